@@ -1,0 +1,1 @@
+"""bo: the composition root. Reads the environment, wires the packages, runs the CLI."""

@@ -1,0 +1,53 @@
+"""Settings for every bo process, read once from `BO_*` variables (and `.env` locally).
+
+Entry points call `load_settings()`; everything below them receives the frozen object.
+Secrets are `SecretStr` so that they never appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Settings(BaseSettings):
+    """Every `BO_` variable of SPEC section 7, plus a few operational knobs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BO_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Environment = Environment.LOCAL
+    database_url: SecretStr | None = None
+    home: Path = Path("./.bo")
+    kafka_bootstrap_servers: str | None = None
+    kafka_group_id: str = "bo-ingest"
+    topic_ledger: str = "bo.ledger-entries.v1"
+    topic_orders: str = "bo.payment-orders.v1"
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    oidc_jwks_url: str | None = None
+    roles_claim: str = "roles"
+    log_level: str = "INFO"
+    ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    project_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    cursor_secret: SecretStr | None = None
+
+    @property
+    def topics(self) -> tuple[str, str]:
+        return (self.topic_ledger, self.topic_orders)
+
+
+def load_settings() -> Settings:
+    """Read the environment once; only entry points call this."""
+    return Settings()

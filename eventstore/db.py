@@ -1,0 +1,66 @@
+"""Connections to PostgreSQL: pools, one place to translate psycopg errors, capped backoff."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from eventstore.errors import DatabaseUnavailableError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[object, ...]]:
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(str(exc)) from exc
+
+
+def open_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "bo") -> ConnectionPool:
+    """A pool that opens its connections lazily; open it inside the process that uses it."""
+    pool = ConnectionPool(
+        url, min_size=min_size, max_size=max_size, open=False, name=name,
+        kwargs={"connect_timeout": 5}, check=ConnectionPool.check_connection,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Turn psycopg's connection-level failures into `DatabaseUnavailableError`."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        raise DatabaseUnavailableError(str(exc)) from exc
+
+
+def with_retries(
+    operation: Callable[[], T],
+    *,
+    what: str,
+    max_delay: float = 10.0,
+    attempts: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `operation`, retrying `DatabaseUnavailableError` with capped exponential backoff."""
+    delay, tried = 0.2, 0
+    while True:
+        try:
+            return operation()
+        except DatabaseUnavailableError as exc:
+            tried += 1
+            if attempts is not None and tried >= attempts:
+                raise
+            log.warning("database unavailable, retrying", extra={"what": what, "retry_in_s": delay,
+                                                                 "error": str(exc).splitlines()[0]})
+            sleep(delay)
+            delay = min(delay * 2, max_delay)

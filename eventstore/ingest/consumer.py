@@ -1,0 +1,180 @@
+"""The ingest loop: consume a batch from Kafka, append it to the log with its offsets, repeat.
+
+Commit order (the exactly-once argument, step by step):
+1. `consume()` a batch; nothing is acknowledged to Kafka yet.
+2. In one PostgreSQL transaction: lock the log, drop records below the stored next
+   offsets (redeliveries), COPY the rest, store the new next offsets, commit.
+3. Only then commit the same offsets to Kafka, asynchronously, for lag tools. If the
+   process dies between 2 and 3, the next owner of the partition seeks to the offsets
+   stored in step 2 (see `_on_assign`), so nothing is appended twice and nothing lost.
+If PostgreSQL is unreachable in step 2, the batch is kept in memory and retried with
+capped backoff; no further messages are consumed meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from eventstore import db
+from eventstore import log as event_log
+from eventstore.errors import BrokerError, DatabaseUnavailableError
+from eventstore.ingest.decode import decode
+from eventstore.records import KafkaCoordinates, LogRecord
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    database_url: str
+    bootstrap_servers: str
+    group_id: str
+    topics: tuple[str, ...]
+    batch_size: int = 2000
+    session_timeout_ms: int = 10_000
+    poll_timeout_s: float = 0.5
+
+
+@dataclass
+class IngestStats:
+    appended: int = 0
+    redelivered: int = 0
+    batches: int = 0
+
+
+def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        "group.id": config.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": config.session_timeout_ms,
+        "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
+        "fetch.queue.backoff.ms": 10,
+        "log_level": 3,
+    }
+
+
+class IngestConsumer:
+    """Appends every message of `config.topics` to `bo.event_log`, exactly once."""
+
+    def __init__(self, config: IngestConfig) -> None:
+        self.config = config
+        self.stats = IngestStats()
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._consumer = Consumer(kafka_consumer_config(config))
+
+    def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> IngestStats:
+        """Consume until `stop` is set (or, with `idle_exit_s`, until that long without messages)."""
+        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign)
+        last_message = time.monotonic()
+        try:
+            while not stop.is_set():
+                messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
+                records = self._records(messages)
+                if records:
+                    last_message = time.monotonic()
+                    self._append_with_retries(records, stop)
+                elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                    break
+        finally:
+            self._consumer.close()
+            if self._conn is not None:
+                self._conn.close()
+        return self.stats
+
+    def _records(self, messages: Sequence[Message]) -> list[LogRecord]:
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if error.fatal():
+                    raise BrokerError(str(error), topic=message.topic(), partition=message.partition())
+                logger.warning("kafka error", extra={"error": str(error)})
+                continue
+            records.append(_to_record(message))
+        return records
+
+    def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
+        def attempt() -> event_log.AppendResult:
+            try:
+                with db.translated_errors():
+                    return event_log.append(self._connection(), self.config.group_id, records)
+            except DatabaseUnavailableError:
+                self._drop_connection()
+                raise
+
+        def pause(seconds: float) -> None:
+            stop.wait(seconds)
+
+        result = db.with_retries(attempt, what="append batch", sleep=pause)
+        self.stats.appended += result.appended
+        self.stats.redelivered += result.redelivered
+        self.stats.batches += 1
+        self._commit_to_kafka(records)
+        logger.debug("batch appended", extra={"appended": result.appended, "head": result.head})
+
+    def _commit_to_kafka(self, records: list[LogRecord]) -> None:
+        """Convenience only (lag tools): progress that counts is already in the database."""
+        highest: dict[tuple[str, int], int] = {}
+        for r in records:
+            key = (r.coordinates.topic, r.coordinates.partition)
+            highest[key] = max(highest.get(key, -1), r.coordinates.offset)
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except Exception as exc:  # a failed convenience commit must not stop ingestion
+            logger.info("kafka offset commit skipped", extra={"error": str(exc)})
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Resume every assigned partition from the offsets stored in the database."""
+        def load() -> dict[tuple[str, int], int]:
+            try:
+                with db.translated_errors():
+                    return event_log.next_offsets(
+                        self._connection(), self.config.group_id, {p.topic for p in partitions}
+                    )
+            except DatabaseUnavailableError:
+                self._drop_connection()
+                raise
+
+        stored = db.with_retries(load, what="load offsets")
+        for p in partitions:
+            p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+        consumer.assign(partitions)
+        logger.info("partitions assigned", extra={
+            "assignment": {f"{p.topic}[{p.partition}]": p.offset for p in partitions}})
+
+    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = db.connect(self.config.database_url)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def _to_record(message: Message) -> LogRecord:
+    ts_type, ts_ms = message.timestamp()
+    timestamp = datetime.fromtimestamp(ts_ms / 1000, UTC) if ts_type and ts_ms >= 0 else None
+    coordinates = KafkaCoordinates(
+        topic=message.topic(), partition=message.partition(), offset=message.offset(),
+        timestamp=timestamp,
+    )
+    return decode(coordinates, message.key(), message.value(), message.headers())

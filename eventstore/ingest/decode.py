@@ -1,0 +1,113 @@
+"""Pure decoding of one Kafka message into a `LogRecord`: never raises, never drops.
+
+A message that is not UTF-8, not JSON, or not an object is still a record: only the
+readable columns stay empty. Numbers are parsed as Decimal so that nothing is rounded
+on the way (the raw bytes stay the source of truth in any case).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from eventstore.records import KafkaCoordinates, LogRecord
+
+ENTITY_ID_FIELD = {"LedgerEntryUpserted": "tx_id", "PaymentOrderUpserted": "order_id"}
+_MAX_ID = 256
+
+
+def decode(
+    coordinates: KafkaCoordinates,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] | None,
+) -> LogRecord:
+    document = _parse_object(value)
+    text_headers = [_header(name, raw) for name, raw in headers or ()]
+    event_type = _short_str(document.get("event_type")) if document else None
+    return LogRecord(
+        coordinates=coordinates,
+        raw_key=key,
+        raw_value=value,
+        headers=text_headers,
+        event_id=_short_str(document.get("event_id")) if document else None,
+        event_type=event_type,
+        schema_version=_int(document.get("schema_version")) if document else None,
+        entity_id=_entity_id(document, event_type) or _key_text(key),
+        document=_storable_json(value) if document is not None else None,
+        traceparent=_header_value(text_headers, "traceparent"),
+        correlation_id=_header_value(text_headers, "x-correlation-id"),
+    )
+
+
+def _parse_object(value: bytes | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        parsed = json.loads(value.decode("utf-8"), parse_float=Decimal)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _storable_json(value: bytes | None) -> str | None:
+    """The JSON text for the `document` jsonb column, unless PostgreSQL would refuse it."""
+    if value is None:
+        return None
+    text = value.decode("utf-8")
+    return None if "\\u0000" in text or "\x00" in text else text
+
+
+def _entity_id(document: dict[str, Any] | None, event_type: str | None) -> str | None:
+    if not document or event_type not in ENTITY_ID_FIELD:
+        return None
+    payload = document.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    return _short_str(payload.get(ENTITY_ID_FIELD[event_type]))
+
+
+def _short_str(value: object) -> str | None:
+    if isinstance(value, str) and 0 < len(value) <= _MAX_ID and "\x00" not in value:
+        return value
+    return None
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and -(2**31) <= value < 2**31:
+        return value
+    return None
+
+
+def _key_text(key: bytes | None) -> str | None:
+    if key is None:
+        return None
+    try:
+        return _short_str(key.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+
+
+def _header(name: str, raw: bytes | None) -> dict[str, str | None]:
+    """A header as JSON: text when it is clean UTF-8, else base64 under `value_b64`."""
+    if "\x00" in name:
+        name = "b64:" + base64.b64encode(name.encode("utf-8")).decode("ascii")
+    if raw is None:
+        return {"key": name, "value": None}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and "\x00" not in text:
+        return {"key": name, "value": text}
+    return {"key": name, "value_b64": base64.b64encode(raw).decode("ascii")}
+
+
+def _header_value(headers: list[dict[str, str | None]], name: str) -> str | None:
+    for header in headers:
+        if (header.get("key") or "").lower() == name:
+            return _short_str(header.get("value"))
+    return None

@@ -1,0 +1,1 @@
+"""Alembic migrations: the only place bo's DDL is written. Imports nothing from the app."""

@@ -1,0 +1,1 @@
+"""bo.event_log → read tables: versioned projectors, their runner and their read queries."""

@@ -1,0 +1,201 @@
+"""The topic contract (SPEC section 2) as pydantic models, and the classification of a log row.
+
+`classify(raw_value)` answers either a `ValidEvent` or a `Rejection` with a reason code
+of SPEC 4.4 and a detail naming the offending field. The models mirror
+`contracts/events.schema.json`; a contract test holds the two to the same verdicts.
+Numbers are parsed as Decimal, so money is never a float.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+EVENT_TYPES = ("LedgerEntryUpserted", "PaymentOrderUpserted")
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_AMOUNT_TEXT = re.compile(r"^[0-9]{1,18}(\.[0-9]{1,8})?$")
+
+
+def _timestamp(value: object) -> datetime:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset")
+    return datetime.fromisoformat(value.replace("z", "Z"))
+
+
+def _amount(value: object) -> Decimal:
+    """A JSON string or number, >= 0, at most 18 integer and 8 fractional digits, exact."""
+    if isinstance(value, str):
+        if not _AMOUNT_TEXT.match(value):
+            raise ValueError("must be a non-negative decimal with at most 18 integer and 8 fractional digits")
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise ValueError("must be a decimal string or a JSON number")
+    amount = Decimal(value)
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("must be greater than or equal to 0")
+    sign, digits, exponent = amount.as_tuple()
+    assert isinstance(exponent, int)
+    fraction = max(0, -exponent)
+    integer = max(0, len(digits) + exponent)
+    if fraction > 8 or integer > 18:
+        raise ValueError("must have at most 18 integer and 8 fractional digits")
+    return amount
+
+
+def _upper3(value: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", value):
+        raise ValueError("must be an ISO 4217 code of 3 upper-case letters")
+    return value
+
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+Amount = Annotated[Decimal, BeforeValidator(_amount)]
+Currency = Annotated[StrictStr, AfterValidator(_upper3)]
+Version = Annotated[StrictInt, Field(ge=0)]
+
+
+class _Payload(BaseModel):
+    # Unknown fields are allowed (kept in the log) and ignored by projectors.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class LedgerEntryPayload(_Payload):
+    tx_id: Id
+    wallet_id: Id
+    entry_type: Literal["DEBIT", "CREDIT"]
+    amount: Amount
+    currency: Currency
+    status: Annotated[StrictStr, Field(min_length=1)]
+    related_id: Id | None = None
+    related_type: Annotated[StrictStr, Field(min_length=1)] | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    version: Version | None = None
+
+
+class PaymentOrderPayload(_Payload):
+    order_id: Id
+    wallet_id: Id
+    merchant_id: Id | None = None
+    amount: Amount
+    currency: Currency
+    status: Annotated[StrictStr, Field(min_length=1)]
+    payment_method: StrictStr | None = None
+    payer_name: StrictStr | None = None
+    payer_email: StrictStr | None = None
+    payer_phone: StrictStr | None = None
+    account_number: StrictStr | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+    version: Version | None = None
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    event_id: Id
+    event_type: Literal["LedgerEntryUpserted", "PaymentOrderUpserted"]
+    schema_version: Annotated[StrictInt, Field(ge=1)] = 1
+    occurred_at: Timestamp | None = None
+    payload: dict[str, Any]
+
+
+PAYLOAD_MODELS: dict[str, type[LedgerEntryPayload] | type[PaymentOrderPayload]] = {
+    "LedgerEntryUpserted": LedgerEntryPayload,
+    "PaymentOrderUpserted": PaymentOrderPayload,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ValidEvent:
+    envelope: Envelope
+    payload: LedgerEntryPayload | PaymentOrderPayload
+    payload_sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+    event_id: str | None = None
+
+
+def parse_json(raw: bytes | None) -> Any:
+    """The value as JSON with numbers as Decimal; raises ValueError when it is not JSON."""
+    if raw is None:
+        raise ValueError("the message has no value")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_float=Decimal)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the value is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except RecursionError as exc:
+        raise ValueError("the value nests too deeply") from exc
+
+
+def validate_document(document: object) -> ValidEvent | Rejection:
+    """The contract of SPEC 2 alone: what the JSON Schema says (schema_version >= 1 is valid)."""
+    if not isinstance(document, dict):
+        return Rejection("SCHEMA_VIOLATION", "(root): the value must be a JSON object")
+    event_id = document.get("event_id") if isinstance(document.get("event_id"), str) else None
+    if "event_type" in document and document["event_type"] not in EVENT_TYPES:
+        return Rejection("UNKNOWN_EVENT_TYPE",
+                         f"event_type: {str(document['event_type'])[:80]!r} is not one of "
+                         f"{', '.join(EVENT_TYPES)}", event_id)
+    try:
+        envelope = Envelope.model_validate(document)
+    except ValidationError as exc:
+        return Rejection("SCHEMA_VIOLATION", _describe(exc, ""), event_id)
+    try:
+        payload = PAYLOAD_MODELS[envelope.event_type].model_validate(envelope.payload)
+    except ValidationError as exc:
+        return Rejection("SCHEMA_VIOLATION", _describe(exc, "payload."), event_id)
+    return ValidEvent(envelope, payload, payload_digest(envelope.payload))
+
+
+def classify(raw_value: bytes | None) -> ValidEvent | Rejection:
+    """What a version-1 projector makes of a log row's value (SPEC 4.4 reason codes)."""
+    try:
+        document = parse_json(raw_value)
+    except ValueError as exc:
+        return Rejection("INVALID_JSON", f"(root): not valid JSON: {str(exc)[:200]}")
+    verdict = validate_document(document)
+    if isinstance(verdict, ValidEvent) and verdict.envelope.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        return Rejection("UNSUPPORTED_SCHEMA_VERSION",
+                         f"schema_version: {verdict.envelope.schema_version} is not supported "
+                         f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})",
+                         verdict.envelope.event_id)
+    return verdict
+
+
+def payload_digest(payload: dict[str, Any]) -> bytes:
+    """SHA-256 of the payload in canonical JSON: equal payloads give equal digests."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).digest()
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(root)"
+    return f"{prefix}{field}: {first['msg']}"

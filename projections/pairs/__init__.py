@@ -1,0 +1,1 @@
+"""The `payment_ledger_pairs` read model: one row per payment order id, its legs and status."""

@@ -1,0 +1,109 @@
+"""Payment–ledger pairs, v1: loads the book for a batch, applies it in log order, writes back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from projections.contract import LedgerEntryPayload, PaymentOrderPayload
+from projections.pairs import sql
+from projections.pairs.book import LEDGER, ORDER, MemberState, PairBook, PairRow
+from projections.projector import DictCursor, LoggedEvent, Projector
+from projections.rules import PAYMENT_ORDER, OrderingKey, PairStatus, resolved_related_type
+
+
+class PaymentLedgerPairsV1(Projector):
+    """Payment–ledger pairs, v1."""
+
+    name = "payment_ledger_pairs"
+    version = 1
+    handles = frozenset({"LedgerEntryUpserted", "PaymentOrderUpserted"})
+
+    def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
+        if not events:
+            return {}
+        incoming = [member_of(e) for e in events]
+        book = self._load(cur, incoming)
+        fates = {e.position: book.apply(m) for e, m in zip(events, incoming, strict=True)}
+        self._save(cur, book)
+        return fates
+
+    def _load(self, cur: DictCursor, incoming: Sequence[MemberState]) -> PairBook:
+        members_table, pairs_table = self.table("_members"), self.table()
+        keys = sorted({m.member_key for m in incoming})
+        known = cur.execute(
+            sql.SELECT_MEMBERS_BY_KEY.format(members=members_table),
+            {"kinds": [k for k, _ in keys], "ids": [i for _, i in keys]},
+        ).fetchall()
+        order_ids = sorted(
+            {m.order_ref for m in incoming if m.order_ref} | {r["order_ref"] for r in known if r["order_ref"]}
+        )
+        rows = cur.execute(sql.SELECT_MEMBERS_BY_ORDER.format(members=members_table),
+                           {"order_ids": order_ids}).fetchall()
+        members = {(r["kind"], r["entity_id"]): _member_from_row(r) for r in [*known, *rows]}
+        pairs = {
+            r["order_id"]: _pair_from_row(r)
+            for r in cur.execute(sql.SELECT_PAIRS.format(pairs=pairs_table),
+                                 {"order_ids": order_ids}).fetchall()
+        }
+        return PairBook(members.values(), pairs)
+
+    def _save(self, cur: DictCursor, book: PairBook) -> None:
+        cur.executemany(sql.UPSERT_MEMBER.format(members=self.table("_members")), [
+            _member_row(book.members[k]) for k in sorted(book.changed_members)
+        ])
+        kept = [book.pairs[o] for o in sorted(book.touched_orders)]
+        cur.executemany(sql.UPSERT_PAIR.format(pairs=self.table()), [
+            self._pair_row(p) for p in kept if p is not None
+        ])
+        gone = [o for o in sorted(book.touched_orders) if book.pairs[o] is None]
+        if gone:
+            cur.execute(sql.DELETE_PAIRS.format(pairs=self.table()), {"order_ids": gone})
+
+    def _pair_row(self, pair: PairRow) -> dict[str, Any]:
+        s = pair.status
+        return {
+            "order_id": pair.order_id, "order_present": s.order_present,
+            "debit_tx_id": s.debit_tx_id, "credit_tx_id": s.credit_tx_id,
+            "pairing_status": s.pairing_status, "missing": list(s.missing),
+            "first_seen_at": pair.first_seen_at, "completed_at": pair.completed_at,
+            "position": pair.position, "projector_version": self.version,
+        }
+
+
+def member_of(event: LoggedEvent) -> MemberState:
+    """The pairing view of one event: an order, or a ledger leg and the order it claims."""
+    p = event.event.payload
+    key = OrderingKey.of(p.version, p.updated_at, event.ingested_at, event.position)
+    if isinstance(p, PaymentOrderPayload):
+        return MemberState(ORDER, p.order_id, p.order_id, None, p.amount, p.currency, key,
+                           event.ingested_at)
+    assert isinstance(p, LedgerEntryPayload)
+    claims = resolved_related_type(p.related_id, p.related_type) == PAYMENT_ORDER
+    return MemberState(LEDGER, p.tx_id, p.related_id if claims else None, p.entry_type,
+                       p.amount, p.currency, key, event.ingested_at)
+
+
+def _member_from_row(r: Mapping[str, Any]) -> MemberState:
+    return MemberState(
+        r["kind"], r["entity_id"], r["order_ref"], r["entry_type"], r["amount"], r["currency"],
+        OrderingKey.of(r["version"], r["updated_at"], r["ingested_at"], r["position"]),
+        r["first_seen_at"],
+    )
+
+
+def _member_row(m: MemberState) -> dict[str, Any]:
+    return {
+        "kind": m.kind, "entity_id": m.entity_id, "order_ref": m.order_ref,
+        "entry_type": m.entry_type, "amount": m.amount, "currency": m.currency,
+        "version": m.key.version if m.key.has_version else None,
+        "updated_at": m.key.updated_at if m.key.has_updated_at else None,
+        "ingested_at": m.key.ingested_at, "position": m.key.position,
+        "first_seen_at": m.first_seen_at,
+    }
+
+
+def _pair_from_row(r: Mapping[str, Any]) -> PairRow:
+    status = PairStatus(r["order_present"], r["debit_tx_id"], r["credit_tx_id"],
+                        r["pairing_status"], tuple(r["missing"]))
+    return PairRow(r["order_id"], status, r["first_seen_at"], r["completed_at"], r["position"])

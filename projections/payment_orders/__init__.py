@@ -1,0 +1,1 @@
+"""The `payment_orders` read model: one row per order_id, personal data stored masked only."""

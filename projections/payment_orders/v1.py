@@ -1,0 +1,60 @@
+"""Payment orders, v1: one row per order_id; payer data kept only in its masked form."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from projections.contract import PaymentOrderPayload
+from projections.keys import stored_keys
+from projections.masking import mask_digits, mask_email, mask_name
+from projections.newest_wins import Candidate, decide
+from projections.payment_orders.sql import upsert_payment_order
+from projections.projector import DictCursor, LoggedEvent, Projector
+from projections.rules import OrderingKey, status_group
+
+
+class PaymentOrdersV1(Projector):
+    """Payment orders, v1."""
+
+    name = "payment_orders"
+    version = 1
+    handles = frozenset({"PaymentOrderUpserted"})
+
+    def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
+        if not events:
+            return {}
+        candidates = [
+            Candidate(_payload(e).order_id, OrderingKey.of(
+                _payload(e).version, _payload(e).updated_at, e.ingested_at, e.position), e)
+            for e in events
+        ]
+        stored = stored_keys(cur, self.table(), "order_id", [c.entity_id for c in candidates])
+        decision = decide(stored, candidates)
+        cur.executemany(upsert_payment_order(self.table()), [
+            self.row(c.state, decision.unversioned_applied.get(c.entity_id, 0))
+            for c in decision.winners.values()
+        ])
+        return decision.fates
+
+    def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
+        p = _payload(event)
+        return {
+            "order_id": p.order_id, "wallet_id": p.wallet_id, "merchant_id": p.merchant_id,
+            "amount": p.amount, "currency": p.currency, "status": p.status,
+            "status_group": status_group(p.status), "payment_method": p.payment_method,
+            "payer_name_masked": mask_name(p.payer_name),
+            "payer_email_masked": mask_email(p.payer_email),
+            "payer_phone_masked": mask_digits(p.payer_phone),
+            "account_number_masked": mask_digits(p.account_number),
+            "created_at": p.created_at, "updated_at": p.updated_at, "version": p.version,
+            "event_id": event.event.envelope.event_id, "ingested_at": event.ingested_at,
+            "position": event.position, "version_missing_cnt": unversioned_applied,
+            "projector_version": self.version,
+        }
+
+
+def _payload(event: LoggedEvent) -> PaymentOrderPayload:
+    payload = event.event.payload
+    assert isinstance(payload, PaymentOrderPayload)
+    return payload

@@ -1,0 +1,211 @@
+"""The projector runner: read after checkpoint → classify → apply → save checkpoint, one transaction a batch.
+
+Per batch and projector version, in one transaction:
+1. take an advisory lock on the version (one runner at a time) and read its checkpoint;
+2. read the next log rows after it, in position order (positions become visible in
+   order, see eventstore/log.py, so nothing is ever skipped);
+3. classify the rows this version takes: invalid ones become dead letters, a repeated
+   event_id is a DUPLICATE (same payload) or a DUPLICATE_EVENT_ID_CONFLICT;
+4. let the projector apply the first-seen valid events and record every row's fate;
+5. record the checkpoint with eventsourcing's tracking recorder, and commit.
+A crash anywhere rolls the whole batch back; the next run starts from the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.postgres import PostgresDatastore
+from projections import sql
+from projections.contract import Rejection, ValidEvent, classify
+from projections.projector import DictCursor, LoggedEvent, Projector
+from projections.tracking import CheckpointStore
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE = "DUPLICATE"
+DEAD_LETTERED = "DEAD_LETTERED"
+
+
+@dataclass
+class BatchOutcome:
+    read: int = 0
+    fates: dict[str, int] = field(default_factory=dict)
+    checkpoint: int = 0
+
+
+class ProjectionRunner:
+    """Runs projector versions over the log. `topic_of` maps an event type to its topic."""
+
+    def __init__(
+        self,
+        datastore: PostgresDatastore,
+        projectors: Sequence[Projector],
+        topic_of: Mapping[str, str],
+        *,
+        batch_size: int = 2000,
+    ) -> None:
+        self.datastore = datastore
+        self.checkpoints = CheckpointStore(datastore)
+        self.projectors = list(projectors)
+        self.batch_size = batch_size
+        self._topics = {
+            p.tracking_name(): frozenset(topic_of[t] for t in p.handles if t in topic_of)
+            for p in self.projectors
+        }
+
+    def run_batch(self, projector: Projector) -> BatchOutcome:
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
+            checkpoint = self.checkpoints.checkpoint_in(cur, projector.tracking_name())
+            rows = cur.execute(
+                sql.SELECT_LOG_AFTER, {"after": checkpoint, "limit": self.batch_size}
+            ).fetchall()
+            if not rows:
+                return BatchOutcome(checkpoint=checkpoint)
+            fates = self._project(cur, projector, rows)
+            last = int(rows[-1]["position"])
+            self.checkpoints.record(cur, projector.tracking_name(), last)
+        counts: dict[str, int] = {}
+        for fate in fates.values():
+            counts[fate] = counts.get(fate, 0) + 1
+        return BatchOutcome(read=len(rows), fates=counts, checkpoint=last)
+
+    def catch_up(self) -> int:
+        """Run every projector until each has read the whole log as it is now."""
+        total = 0
+        for projector in self.projectors:
+            while True:
+                outcome = self.run_batch(projector)
+                total += outcome.read
+                if outcome.read < self.batch_size:
+                    break
+        return total
+
+    def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0) -> None:
+        """Follow the log until `stop` is set: catch up, then wait for NOTIFY (or poll)."""
+        delay = 0.2
+        listener: psycopg.Connection[Any] | None = None
+        while not stop.is_set():
+            try:
+                if listener is None or listener.closed:
+                    listener = psycopg.connect(listen_url, autocommit=True, connect_timeout=5)
+                    listener.execute("LISTEN bo_event_log")
+                if self.catch_up() == 0:
+                    for _ in listener.notifies(timeout=idle_wait_s, stop_after=1):
+                        pass
+                delay = 0.2
+            except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+                logger.warning("database unavailable, retrying",
+                               extra={"what": "project", "retry_in_s": delay,
+                                      "error": str(exc).splitlines()[0] if str(exc) else ""})
+                listener = None
+                stop.wait(delay)
+                delay = min(delay * 2, 10.0)
+        if listener is not None:
+            listener.close()
+
+    def wait_for(self, position: int, timeout: float = 30.0) -> None:
+        """Block until every projector has applied the log up to `position`."""
+        for projector in self.projectors:
+            self.checkpoints.wait(projector.tracking_name(), position, timeout=timeout)
+
+    def _takes(self, projector: Projector, row: Mapping[str, Any]) -> bool:
+        event_type = row["event_type"]
+        if event_type in ("LedgerEntryUpserted", "PaymentOrderUpserted"):
+            return bool(event_type in projector.handles)
+        # Unreadable or unknown event types: the projectors of the topic it came on,
+        # or every projector for rows without a topic (backfill).
+        return row["topic"] is None or row["topic"] in self._topics[projector.tracking_name()]
+
+    def _project(self, cur: DictCursor, projector: Projector, rows: Sequence[Mapping[str, Any]]
+                 ) -> dict[int, str]:
+        verdicts: list[tuple[Mapping[str, Any], ValidEvent | Rejection]] = [
+            (row, classify(row["raw_value"])) for row in rows if self._takes(projector, row)
+        ]
+        fates: dict[int, str] = {}
+        rejections: dict[int, Rejection] = {}
+        fresh = self._first_seen(cur, projector, verdicts, fates, rejections)
+        fates.update(projector.apply(cur, fresh))
+        for position in rejections:
+            fates[position] = DEAD_LETTERED
+        event_ids = {int(row["position"]): _event_id(verdict) for row, verdict in verdicts}
+        self._record(cur, projector, fresh, fates, rejections, event_ids)
+        return fates
+
+    def _first_seen(
+        self,
+        cur: DictCursor,
+        projector: Projector,
+        verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]],
+        fates: dict[int, str],
+        rejections: dict[int, Rejection],
+    ) -> list[LoggedEvent]:
+        """Valid events whose event_id this version has not seen; the rest are judged here."""
+        valid_ids = [v.envelope.event_id for _, v in verdicts if isinstance(v, ValidEvent)]
+        known: dict[str, tuple[bytes, int]] = {
+            r["event_id"]: (bytes(r["payload_sha256"]), int(r["position"]))
+            for r in cur.execute(
+                sql.SELECT_KNOWN_EVENT_IDS.format(fates=projector.table("_fates")),
+                {"event_ids": valid_ids},
+            ).fetchall()
+        } if valid_ids else {}
+        fresh: list[LoggedEvent] = []
+        for row, verdict in verdicts:
+            position = int(row["position"])
+            if isinstance(verdict, Rejection):
+                rejections[position] = verdict
+                continue
+            event_id = verdict.envelope.event_id
+            if event_id not in known:
+                known[event_id] = (verdict.payload_sha256, position)
+                fresh.append(LoggedEvent(position, row["ingested_at"], verdict))
+            elif known[event_id][0] == verdict.payload_sha256:
+                fates[position] = DUPLICATE
+            else:
+                rejections[position] = Rejection(
+                    "DUPLICATE_EVENT_ID_CONFLICT",
+                    f"event_id: {event_id!r} was first logged at position {known[event_id][1]}"
+                    " with a different payload",
+                    event_id,
+                )
+        return fresh
+
+    def _record(
+        self,
+        cur: DictCursor,
+        projector: Projector,
+        fresh: Sequence[LoggedEvent],
+        fates: Mapping[int, str],
+        rejections: Mapping[int, Rejection],
+        event_ids: Mapping[int, str | None],
+    ) -> None:
+        digests = {e.position: e.event.payload_sha256 for e in fresh}
+        cur.executemany(
+            sql.INSERT_FATE.format(fates=projector.table("_fates")),
+            [
+                {"position": position, "fate": fate, "event_id": event_ids.get(position),
+                 "payload_sha256": digests.get(position)}
+                for position, fate in sorted(fates.items())
+            ],
+        )
+        if rejections:
+            cur.executemany(sql.INSERT_DEAD_LETTER, [
+                {"projector": projector.name, "version": projector.version, "position": position,
+                 "event_id": rejection.event_id, "reason": rejection.reason,
+                 "detail": rejection.detail}
+                for position, rejection in sorted(rejections.items())
+            ])
+        logger.debug("batch projected", extra={"projector": projector.tracking_name(),
+                                               "fates": len(fates)})
+
+
+def _event_id(verdict: ValidEvent | Rejection) -> str | None:
+    return verdict.envelope.event_id if isinstance(verdict, ValidEvent) else verdict.event_id

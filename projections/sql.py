@@ -1,0 +1,47 @@
+"""Statements the projector runner owns: reading the log after a checkpoint, fates, dead letters."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+# One runner per projector version at a time: a second one waits here.
+LOCK_PROJECTOR = "SELECT pg_advisory_xact_lock(hashtext(%(name)s))"
+
+SELECT_LOG_AFTER = """
+    SELECT position, ingested_at, source, topic, event_type, raw_value
+      FROM bo.event_log
+     WHERE position > %(after)s
+     ORDER BY position
+     LIMIT %(limit)s
+"""
+
+SELECT_KNOWN_EVENT_IDS = sql.SQL("""
+    SELECT event_id, payload_sha256, position
+      FROM {fates}
+     WHERE event_id = ANY(%(event_ids)s) AND fate IN ('APPLIED', 'SUPERSEDED')
+""")
+
+INSERT_FATE = sql.SQL("""
+    INSERT INTO {fates} (position, event_id, payload_sha256, fate)
+    VALUES (%(position)s, %(event_id)s, %(payload_sha256)s, %(fate)s)
+""")
+
+INSERT_DEAD_LETTER = """
+    INSERT INTO bo.dead_letters (projector, projector_version, position, event_id, reason, detail)
+    VALUES (%(projector)s, %(version)s, %(position)s, %(event_id)s, %(reason)s, %(detail)s)
+    ON CONFLICT (projector, projector_version, position) DO UPDATE
+       SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
+"""
+
+SELECT_RUNNING_VERSIONS = """
+    SELECT name, version, status FROM bo.projectors
+     WHERE status IN ('ACTIVE', 'BUILDING')
+     ORDER BY name, version
+"""
+
+SELECT_ACTIVE_CHECKPOINTS = """
+    SELECT p.name, p.version, coalesce(t.notification_id, 0) AS checkpoint
+      FROM bo.projectors p
+      LEFT JOIN bo.projection_tracking t ON t.application_name = p.name || ':v' || p.version
+     WHERE p.status = 'ACTIVE'
+"""

@@ -1,0 +1,53 @@
+"""Projector checkpoints through eventsourcing's `PostgresTrackingRecorder`.
+
+The table `bo.projection_tracking` has the library's single-row tracking shape (made by
+our migration, not by the library). Each projector version tracks under
+`<name>:v<version>`. `record` writes the checkpoint with the library's own statement
+(`INSERT … ON CONFLICT … WHERE notification_id < new`) on the cursor of the batch's
+transaction, the pattern of the library's `PostgresFtsView.insert_pages_with_tracking`:
+read-table changes and checkpoint commit together, and a second runner that tried
+to record the same or an older position fails instead of double-applying.
+"""
+
+from __future__ import annotations
+
+from psycopg.conninfo import conninfo_to_dict
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from projections.projector import DictCursor
+
+TRACKING_TABLE = "projection_tracking"
+
+
+def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
+    """eventsourcing's datastore (pool, transactions, error translation) for the bo schema."""
+    params = conninfo_to_dict(url)
+    return PostgresDatastore(
+        dbname=str(params.get("dbname", "postgres")),
+        host=str(params.get("host", "localhost")),
+        port=str(params.get("port", "5432")),
+        user=str(params.get("user", "postgres")),
+        password=str(params.get("password", "")),
+        schema="bo",
+        pool_size=pool_size,
+        max_overflow=2,
+        pre_ping=True,
+        connect_timeout=5.0,
+    )
+
+
+class CheckpointStore(PostgresTrackingRecorder):  # type: ignore[misc]
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+
+    def record(self, cur: DictCursor, tracking_name: str, position: int) -> None:
+        self._insert_tracking(cur, Tracking(tracking_name, position))
+
+    def checkpoint_in(self, cur: DictCursor, tracking_name: str) -> int:
+        position = self._max_tracking_id(tracking_name, cur)
+        return int(position) if position is not None else 0
+
+    def checkpoint(self, tracking_name: str) -> int:
+        position = self.max_tracking_id(tracking_name)
+        return int(position) if position is not None else 0
