@@ -73,19 +73,23 @@ class IngestConsumer:
         self.stats = IngestStats()
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
         self._consumer = Consumer(kafka_consumer_config(config))
+        self._last_activity: float | None = None
+
+    def _idle_for(self) -> float:
+        """Seconds since the last message or assignment (0 while never assigned)."""
+        return 0.0 if self._last_activity is None else time.monotonic() - self._last_activity
 
     def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> IngestStats:
         """Consume until `stop` is set (or, with `idle_exit_s`, until that long without messages)."""
         self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign)
-        last_message = time.monotonic()
         try:
             while not stop.is_set():
                 messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
                 records = self._records(messages)
                 if records:
-                    last_message = time.monotonic()
+                    self._last_activity = time.monotonic()
                     self._append_with_retries(records, stop)
-                elif idle_exit_s is not None and time.monotonic() - last_message > idle_exit_s:
+                elif idle_exit_s is not None and self._idle_for() > idle_exit_s:
                     break
         finally:
             self._consumer.close()
@@ -102,7 +106,9 @@ class IngestConsumer:
                     continue
                 if error.fatal():
                     raise BrokerError(str(error), topic=message.topic(), partition=message.partition())
-                logger.warning("kafka error", extra={"error": str(error)})
+                quiet = error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART  # not created yet
+                logger.log(logging.INFO if quiet else logging.WARNING, "kafka error",
+                           extra={"error": str(error)})
                 continue
             records.append(_to_record(message))
         return records
@@ -154,6 +160,7 @@ class IngestConsumer:
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
         consumer.assign(partitions)
+        self._last_activity = time.monotonic()
         logger.info("partitions assigned", extra={
             "assignment": {f"{p.topic}[{p.partition}]": p.offset for p in partitions}})
 

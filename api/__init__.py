@@ -1,0 +1,1 @@
+"""Read tables → HTTP: the Falcon admin API served by gunicorn."""

@@ -1,0 +1,44 @@
+"""`create_app(deps) -> falcon.App`: routes, middleware and error handling, nothing global."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import falcon
+from psycopg_pool import ConnectionPool
+
+from api import errors
+from api.auth import Authenticator, AuthMiddleware
+from api.cursor import CursorCodec
+from api.middleware import RequestContextMiddleware
+from api.resources.health import HealthResource, ReadyResource
+from api.resources.ledger import TxResource, WalletTxResource
+from api.resources.orders import PaymentOrderResource
+
+
+@dataclass(frozen=True)
+class AppDeps:
+    pool: ConnectionPool
+    authenticator: Authenticator
+    cursor_secret: bytes
+    expected_revision: str
+    correlation_id: ContextVar[str | None] = field(
+        default_factory=lambda: ContextVar("correlation_id", default=None))
+    trace_id: ContextVar[str | None] = field(
+        default_factory=lambda: ContextVar("trace_id", default=None))
+
+
+def create_app(deps: AppDeps) -> falcon.App:
+    app = falcon.App(middleware=[
+        RequestContextMiddleware(deps.correlation_id, deps.trace_id),
+        AuthMiddleware(deps.authenticator),
+    ])
+    errors.register(app)
+    cursors = CursorCodec(deps.cursor_secret)
+    app.add_route("/admin/tx/{tx_id}", TxResource(deps.pool))
+    app.add_route("/admin/wallets/{wallet_id}/tx", WalletTxResource(deps.pool, cursors))
+    app.add_route("/admin/payment-orders/{order_id}", PaymentOrderResource(deps.pool))
+    app.add_route("/healthz", HealthResource())
+    app.add_route("/readyz", ReadyResource(deps.pool, deps.expected_revision))
+    return app

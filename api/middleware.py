@@ -1,0 +1,35 @@
+"""Per-request context: correlation id (from `X-Correlation-ID` or new) and W3C trace id."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+
+import falcon
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Sets the correlation and trace ids into the given context variables for each request."""
+
+    def __init__(self, correlation_id: ContextVar[str | None], trace_id: ContextVar[str | None]) -> None:
+        self.correlation_id = correlation_id
+        self.trace_id = trace_id
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Correlation-ID")
+        cid = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
+        match = _TRACEPARENT.match(req.get_header("traceparent") or "")
+        req.context.correlation_id = cid
+        req.context.trace_id = match.group(1) if match else None
+        self.correlation_id.set(cid)
+        self.trace_id.set(req.context.trace_id)
+        resp.set_header("X-Correlation-ID", cid)
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        self.correlation_id.set(None)
+        self.trace_id.set(None)

@@ -1,0 +1,86 @@
+"""Rows from the read tables → the JSON shapes of SPEC 5 (amounts as strings, times in UTC)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from projections.rules import MISSING_ORDER
+
+
+def money(amount: Decimal) -> str:
+    """The amount as sent: `12500.00` keeps its scale; never an exponent."""
+    return format(amount, "f")
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def source(row: Mapping[str, Any]) -> dict[str, Any]:
+    if row["source"] == "backfill":
+        return {"position": row["position"], "file": row["source_file"], "line": row["source_line"]}
+    return {"position": row["position"], "topic": row["topic"], "partition": row["partition"],
+            "offset": row["offset"]}
+
+
+def ledger_entry(row: Mapping[str, Any], data_lag_sec: float) -> dict[str, Any]:
+    """SPEC 5 `GET /admin/tx/{tx_id}`: the entry with its pairing and provenance."""
+    return {
+        "tx_id": row["tx_id"], "wallet_id": row["wallet_id"], "entry_type": row["entry_type"],
+        "amount": money(row["amount"]), "currency": row["currency"],
+        "status": row["status"], "status_group": row["status_group"],
+        "related_id": row["related_id"], "related_type": row["related_type"],
+        "created_at": timestamp(row["created_at"]), "updated_at": timestamp(row["updated_at"]),
+        "version": row["version"],
+        **pairing(row),
+        "version_missing_cnt": row["version_missing_cnt"],
+        "data_lag_sec": data_lag_sec,
+        "source": source(row),
+        "projection": {"name": "ledger_entries", "version": row["projector_version"]},
+    }
+
+
+def pairing(row: Mapping[str, Any]) -> dict[str, Any]:
+    """pairing_status, paired_tx_id and missing of a ledger entry (SPEC 4.3 and 5)."""
+    if row["related_type"] != "PAYMENT_ORDER":
+        return {"pairing_status": "UNPAIRED", "paired_tx_id": None, "missing": []}
+    if row["pairing_status"] is None:
+        # The pairing projector has not applied this entry yet (data_lag_sec > 0).
+        other = "CREDIT" if row["entry_type"] == "DEBIT" else "DEBIT"
+        return {"pairing_status": "PARTIAL", "paired_tx_id": None,
+                "missing": [m for m in MISSING_ORDER if m in ("PAYMENT_ORDER", other)]}
+    other_leg = row["credit_tx_id"] if row["entry_type"] == "DEBIT" else row["debit_tx_id"]
+    return {"pairing_status": row["pairing_status"], "paired_tx_id": other_leg,
+            "missing": list(row["missing"])}
+
+
+def payment_order(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The order as stored: personal data masked (the read table holds nothing else)."""
+    return {
+        "order_id": row["order_id"], "wallet_id": row["wallet_id"],
+        "merchant_id": row["merchant_id"], "amount": money(row["amount"]),
+        "currency": row["currency"], "status": row["status"],
+        "status_group": row["status_group"], "payment_method": row["payment_method"],
+        "payer_name": row["payer_name_masked"], "payer_email": row["payer_email_masked"],
+        "payer_phone": row["payer_phone_masked"], "account_number": row["account_number_masked"],
+        "created_at": timestamp(row["created_at"]), "updated_at": timestamp(row["updated_at"]),
+        "version": row["version"], "version_missing_cnt": row["version_missing_cnt"],
+        "source": source(row),
+        "projection": {"name": "payment_orders", "version": row["projector_version"]},
+    }
+
+
+def pair(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "pairing_status": row["pairing_status"], "missing": list(row["missing"]),
+        "order_present": row["order_present"],
+        "debit_tx_id": row["debit_tx_id"], "credit_tx_id": row["credit_tx_id"],
+        "first_seen_at": timestamp(row["first_seen_at"]),
+        "completed_at": timestamp(row["completed_at"]),
+        "projection": {"name": "payment_ledger_pairs", "version": row["projector_version"]},
+    }

@@ -1,0 +1,38 @@
+"""`GET /admin/payment-orders/{order_id}`: the order (masked), its pair row and its legs."""
+
+from __future__ import annotations
+
+import falcon
+from psycopg_pool import ConnectionPool
+
+from api import representations as rep
+from api.auth import ADMIN_READ, require_role
+from api.errors import NotFoundError
+from projections.ledger_entries.queries import entries_for_order
+from projections.pairs.queries import get_pair
+from projections.payment_orders.queries import get_order
+from projections.status import data_lag_seconds
+
+SERVING = ("payment_orders", "ledger_entries", "payment_ledger_pairs")
+
+
+class PaymentOrderResource:
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    @falcon.before(require_role(ADMIN_READ))
+    def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
+        with self.pool.connection() as conn:
+            order = get_order(conn, order_id)
+            entries = entries_for_order(conn, order_id)
+            if order is None and not entries:
+                raise NotFoundError(f"payment order {order_id!r}")
+            pair = get_pair(conn, order_id)
+            lag = data_lag_seconds(conn, SERVING)
+        resp.media = {
+            "order_id": order_id,
+            "order": rep.payment_order(order) if order else None,
+            "pair": rep.pair(pair) if pair else None,
+            "ledger_entries": [rep.ledger_entry(row, lag) for row in entries],
+            "data_lag_sec": lag,
+        }

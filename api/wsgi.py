@@ -1,0 +1,3 @@
+"""WSGI entry for `gunicorn api.wsgi:application` (settings from the environment)."""
+
+from bo.wsgi import application as application

@@ -1,0 +1,7 @@
+"""`python -m bo` is the `bo` command."""
+
+import sys
+
+from bo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,140 @@
+"""The `bo` command line: one sub-command per operator task (SPEC 7)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bo import logs
+from bo.embedded import DevBroker, database_url
+from bo.migrate import upgrade
+from bo.publish import DEFAULT_TOPICS, BadLineError, publish, read_messages
+from bo.runtime import ingest_consumer, projection_runner
+from bo.settings import Settings, load_settings
+
+log = logging.getLogger("bo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    logs.configure_logging(settings.log_level)
+    handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+    try:
+        return handler(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except BadLineError as exc:
+        print(f"bo: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[Settings, argparse.Namespace], int],
+                help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command("demo", _demo, "run the whole flow on the embedded defaults and serve the API")
+    demo.add_argument("--payments", type=int, default=2000, help="generated payments (default 2000)")
+    demo.add_argument("--bind", default="127.0.0.1:8000", help="API address (default 127.0.0.1:8000)")
+    demo.add_argument("--once", action="store_true",
+                      help="check the API answers, print the summary and exit instead of serving")
+    command("migrate", _migrate, "apply the Alembic migrations")
+    command("dev-broker", _dev_broker, "run a Kafka-protocol development broker until stopped")
+    publish_cmd = command("publish", _publish, "send messages in the samples format to Kafka")
+    publish_cmd.add_argument("file", type=Path, help="JSON Lines file of {topic, key, value, headers}")
+    command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
+    command("project", _project, "run the active and building projector versions until stopped")
+    serve = command("serve", _serve, "serve the admin API under gunicorn")
+    serve.add_argument("--bind", default="127.0.0.1:8000", help="address (default 127.0.0.1:8000)")
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    return parser
+
+
+def stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        log.info("stopping", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    upgrade(database_url(settings))
+    print("migrations applied")
+    return 0
+
+
+def _dev_broker(settings: Settings, args: argparse.Namespace) -> int:
+    broker = DevBroker()
+    print(f"bootstrap={broker.bootstrap}", flush=True)
+    stop = stop_on_signals()
+    while not stop.wait(1.0):
+        pass
+    broker.close()
+    return 0
+
+
+def _require_bootstrap(settings: Settings) -> str:
+    if not settings.kafka_bootstrap_servers:
+        raise SystemExit("bo: set BO_KAFKA_BOOTSTRAP_SERVERS (for example from `bo dev-broker`)")
+    return settings.kafka_bootstrap_servers
+
+
+def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    bootstrap = _require_bootstrap(settings)
+    topic_map = dict(zip(DEFAULT_TOPICS, settings.topics, strict=True))
+    total = sum(1 for line in args.file.open(encoding="utf-8") if line.strip())
+    sent = publish(bootstrap, read_messages(args.file, topic_map), total=total)
+    print(f"published {sent} messages")
+    return 0
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    consumer = ingest_consumer(settings, database_url(settings), _require_bootstrap(settings))
+    stats = consumer.run(stop_on_signals())
+    log.info("ingest stopped", extra={"appended": stats.appended, "redelivered": stats.redelivered})
+    return 0
+
+
+def _project(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings)
+    runner, datastore = projection_runner(settings, url)
+    log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
+    runner.run(stop_on_signals(), url)
+    datastore.close()
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from bo.serve import serve
+
+    serve(settings, args.bind, args.workers)
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bo.demo import run_demo
+
+    return run_demo(settings, payments=args.payments, bind=args.bind, once=args.once,
+                    started=time.monotonic())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

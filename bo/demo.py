@@ -1,0 +1,181 @@
+"""`bo demo`: the whole flow on the embedded defaults, from an empty demo database to a served API.
+
+Steps: embedded PostgreSQL (a `bo_demo` database, recreated each run because the
+development broker's offsets start again from 0 every time), migrations, the development
+broker, ingest and projection in background threads, the shared samples plus a generated
+stream published, a wait until the projections have caught up, then the API under
+gunicorn and a list of requests to try.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bo.cli import stop_on_signals
+from bo.embedded import DevBroker, embedded_database_url
+from bo.generate import StreamShape, generate
+from bo.migrate import upgrade
+from bo.progress import Progress
+from bo.publish import DEFAULT_TOPICS, OutgoingMessage, publish, read_messages
+from bo.runtime import ingest_consumer, projection_runner
+from bo.settings import Settings
+from eventstore.db import connect
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "messages.jsonl"
+DEMO_DB = "bo_demo"
+
+
+def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, started: float) -> int:
+    url = _fresh_demo_database(settings)
+    _say(f"database ready (embedded PostgreSQL, database {DEMO_DB})")
+    upgrade(url)
+    _say("migrations applied")
+    broker = DevBroker()
+    _say(f"development broker on {broker.bootstrap}")
+    stop = threading.Event()
+    threads = _start_pipeline(settings, url, broker.bootstrap, stop)
+    messages = list(_stream(settings, payments))
+    publish(broker.bootstrap, iter(messages), total=len(messages), label="publish")
+    _wait_until_projected(url, len(messages), stop)
+    summary = _summary(url)
+    server = _start_api(url, bind)
+    try:
+        _wait_ready(bind)
+        _print_summary(summary, bind, started)
+        _check_api(bind)
+        if not once:
+            _say("serving; press Ctrl-C to stop")
+            interrupt = stop_on_signals()
+            while not interrupt.wait(1.0) and server.poll() is None:
+                pass
+    finally:
+        server.terminate()
+        server.wait(10)
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        broker.close()
+    return 0
+
+
+def _fresh_demo_database(settings: Settings) -> str:
+    base = embedded_database_url(settings.home)
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DEMO_DB)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DEMO_DB)))
+    return psycopg.conninfo.make_conninfo(base, dbname=DEMO_DB)
+
+
+def _start_pipeline(settings: Settings, url: str, bootstrap: str, stop: threading.Event
+                    ) -> list[threading.Thread]:
+    consumer = ingest_consumer(settings, url, bootstrap, group_id="bo-demo")
+    runner, _datastore = projection_runner(settings, url)
+    threads = [
+        threading.Thread(target=consumer.run, args=(stop,), name="ingest", daemon=True),
+        threading.Thread(target=runner.run, args=(stop, url), name="project", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def _stream(settings: Settings, payments: int) -> Iterator[OutgoingMessage]:
+    topic_map = dict(zip(DEFAULT_TOPICS, settings.topics, strict=True))
+    yield from read_messages(SAMPLES, topic_map)
+    yield from generate(StreamShape(payments=payments), settings.topic_ledger, settings.topic_orders)
+
+
+def _wait_until_projected(url: str, expected: int, stop: threading.Event, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    with connect(url, autocommit=True) as conn, Progress("ingest+project", expected) as progress:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*), coalesce(max(position), 0),"
+                " (SELECT coalesce(min(notification_id), 0) FROM bo.projection_tracking"
+                "   WHERE application_name <> '__migration__')"
+                " FROM bo.event_log").fetchone()
+            assert row is not None
+            logged, head, slowest = (int(v) for v in row)  # type: ignore[call-overload]
+            progress.advance(logged - progress.done)
+            if logged >= expected and slowest >= head:
+                return
+            time.sleep(0.2)
+    raise TimeoutError(f"the pipeline did not catch up within {timeout_s:.0f}s")
+
+
+def _summary(url: str) -> dict[str, Any]:
+    with connect(url, autocommit=True) as conn:
+        def rows(query: str) -> list[tuple[Any, ...]]:
+            return conn.execute(query).fetchall()
+        return {
+            "log": rows("SELECT count(*) FROM bo.event_log")[0][0],
+            "ledger_entries": rows("SELECT count(*) FROM bo.ledger_entries")[0][0],
+            "payment_orders": rows("SELECT count(*) FROM bo.payment_orders")[0][0],
+            "pairs": dict(rows("SELECT pairing_status, count(*) FROM bo.payment_ledger_pairs GROUP BY 1")),
+            "dead_letters": dict(rows(
+                "SELECT reason, count(*) FROM bo.dead_letters WHERE projector = 'ledger_entries'"
+                " OR projector = 'payment_orders' GROUP BY 1")),
+        }
+
+
+def _start_api(url: str, bind: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BO_DATABASE_URL": url}
+    return subprocess.Popen([sys.executable, "-m", "bo", "serve", "--bind", bind, "--workers", "2"],
+                            env=env)
+
+
+def _wait_ready(bind: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{bind}/readyz", timeout=2) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"the API on {bind} did not become ready")
+
+
+def _check_api(bind: str) -> None:
+    with urllib.request.urlopen(f"http://{bind}/admin/tx/tx-1d", timeout=5) as resp:  # noqa: S310
+        body = json.load(resp)
+    if body.get("status") != "POSTED" or body.get("pairing_status") != "COMPLETE":
+        raise RuntimeError(f"unexpected answer for tx-1d: {body}")
+    _say("checked: GET /admin/tx/tx-1d answers POSTED, COMPLETE")
+
+
+def _print_summary(summary: dict[str, Any], bind: str, started: float) -> None:
+    base = f"http://{bind}"
+    print(f"""
+bo demo is ready ({time.monotonic() - started:.0f}s)
+  event log rows:   {summary['log']}
+  ledger entries:   {summary['ledger_entries']}
+  payment orders:   {summary['payment_orders']}
+  pairs by status:  {json.dumps(summary['pairs'], sort_keys=True)}
+  dead letters:     {json.dumps(summary['dead_letters'], sort_keys=True)}
+
+Try (no token is needed locally until authentication lands):
+  curl -s {base}/admin/tx/tx-1d
+  curl -s {base}/admin/payment-orders/ord-1
+  curl -s {base}/admin/payment-orders/ord-3          # amount mismatch
+  curl -s '{base}/admin/wallets/w-payer/tx?limit=5'
+  curl -s '{base}/admin/wallets/w-17/tx?status_group=SUCCESS&limit=3'
+  curl -s {base}/admin/tx/does-not-exist             # 404 problem+json
+  curl -s {base}/readyz
+""", flush=True)
+
+
+def _say(text: str) -> None:
+    print(f"bo demo: {text}", flush=True)

@@ -1,0 +1,87 @@
+"""Typed read functions over `bo.ledger_entries` (the active version) that the API calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+# The entry, its pair row (if it claims a payment order) and the log coordinates of the
+# event that produced it: one indexed look-up per table.
+_ENTRY_COLUMNS = """
+    le.tx_id, le.wallet_id, le.entry_type, le.amount, le.currency, le.status,
+    le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
+    le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
+    le.projector_version, le.version_missing_cnt,
+    p.pairing_status, p.debit_tx_id, p.credit_tx_id, p.missing,
+    l.source, l.topic, l."partition", l."offset", l.source_file, l.source_line
+"""
+_ENTRY_JOINS = """
+    LEFT JOIN bo.payment_ledger_pairs p
+           ON le.related_type = 'PAYMENT_ORDER' AND p.order_id = le.related_id
+    JOIN bo.event_log l ON l.position = le.position
+"""
+
+SELECT_TX = f"SELECT {_ENTRY_COLUMNS} FROM bo.ledger_entries le {_ENTRY_JOINS} WHERE le.tx_id = %(tx_id)s"
+
+SELECT_BY_RELATED = (
+    f"SELECT {_ENTRY_COLUMNS} FROM bo.ledger_entries le {_ENTRY_JOINS}"
+    " WHERE le.related_id = %(related_id)s ORDER BY le.booked_at, le.tx_id"
+)
+
+# Keyset pagination, newest first by (booked_at, tx_id): stable under concurrent inserts.
+SELECT_WALLET_PAGE = f"""
+    SELECT {_ENTRY_COLUMNS} FROM bo.ledger_entries le {_ENTRY_JOINS}
+     WHERE le.wallet_id = %(wallet_id)s
+       AND (%(status_group)s::text IS NULL OR le.status_group = %(status_group)s::text)
+       AND (%(from)s::timestamptz IS NULL OR le.booked_at >= %(from)s::timestamptz)
+       AND (%(to)s::timestamptz IS NULL OR le.booked_at < %(to)s::timestamptz)
+       AND (%(after_at)s::timestamptz IS NULL
+            OR (le.booked_at, le.tx_id) < (%(after_at)s::timestamptz, %(after_tx)s::text))
+     ORDER BY le.booked_at DESC, le.tx_id DESC
+     LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WalletFilter:
+    wallet_id: str
+    status_group: str | None = None
+    from_: datetime | None = None
+    to: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    booked_at: datetime
+    tx_id: str
+
+
+def get_tx(conn: psycopg.Connection[Any], tx_id: str) -> dict[str, Any] | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SELECT_TX, {"tx_id": tx_id}).fetchone()
+
+
+def entries_for_order(conn: psycopg.Connection[Any], order_id: str) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SELECT_BY_RELATED, {"related_id": order_id}).fetchall()
+
+
+def wallet_page(conn: psycopg.Connection[Any], wallet: WalletFilter, after: Keyset | None,
+                limit: int) -> tuple[list[dict[str, Any]], Keyset | None]:
+    """Up to `limit` entries after `after`, and the keyset of the next page (None on the last)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(SELECT_WALLET_PAGE, {
+            "wallet_id": wallet.wallet_id, "status_group": wallet.status_group,
+            "from": wallet.from_, "to": wallet.to,
+            "after_at": after.booked_at if after else None,
+            "after_tx": after.tx_id if after else None,
+            "limit": limit + 1,
+        }).fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], Keyset(last["booked_at"], last["tx_id"])
