@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 import falcon
 from psycopg_pool import ConnectionPool
@@ -29,11 +30,12 @@ class AppDeps:
         default_factory=lambda: ContextVar("trace_id", default=None))
 
 
-def create_app(deps: AppDeps) -> falcon.App:
-    app = falcon.App(middleware=[
+def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
+    middleware: list[Any] = [
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
         AuthMiddleware(deps.authenticator),
-    ])
+    ]
+    app = falcon.App(middleware=middleware)
     errors.register(app)
     cursors = CursorCodec(deps.cursor_secret)
     app.add_route("/admin/tx/{tx_id}", TxResource(deps.pool))

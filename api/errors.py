@@ -52,6 +52,6 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
     )
 
 
-def register(app: falcon.App) -> None:
+def register(app: falcon.App[falcon.Request, falcon.Response]) -> None:
     app.set_error_serializer(serialize_problem)
     app.add_error_handler(Exception, handle_unexpected)

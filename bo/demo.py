@@ -140,7 +140,7 @@ def _wait_ready(bind: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://{bind}/readyz", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(f"http://{bind}/readyz", timeout=2) as resp:
                 if resp.status == 200:
                     return
         except OSError:
@@ -149,7 +149,7 @@ def _wait_ready(bind: str, timeout_s: float = 30) -> None:
 
 
 def _check_api(bind: str) -> None:
-    with urllib.request.urlopen(f"http://{bind}/admin/tx/tx-1d", timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"http://{bind}/admin/tx/tx-1d", timeout=5) as resp:
         body = json.load(resp)
     if body.get("status") != "POSTED" or body.get("pairing_status") != "COMPLETE":
         raise RuntimeError(f"unexpected answer for tx-1d: {body}")

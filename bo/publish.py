@@ -24,7 +24,7 @@ class OutgoingMessage:
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: list[tuple[str, str | bytes | None]]
 
 
 class BadLineError(ValueError):

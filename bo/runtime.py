@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from eventsourcing.postgres import PostgresDatastore
+
 from bo.settings import Settings
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
-from eventsourcing.postgres import PostgresDatastore
 from projections import registry
 from projections.runner import ProjectionRunner
 from projections.tracking import datastore_for

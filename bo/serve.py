@@ -22,7 +22,6 @@ from bo.migrate import head_revision
 from bo.settings import Environment, Settings
 from eventstore.db import open_pool
 
-
 GUNICORN_JSON_LOGS: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -51,7 +50,7 @@ def cursor_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
-def build_app(settings: Settings, url: str | None = None) -> falcon.App:
+def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     if settings.env is Environment.PROD:
         raise ConfigurationError(
             "bo serve refuses env=prod until JWT authentication is configured (SPEC 6)")
@@ -75,7 +74,7 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
         for key, value in self.options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> falcon.App:
+    def load(self) -> falcon.App[falcon.Request, falcon.Response]:
         logs.configure_logging(self.settings.log_level)
         return build_app(self.settings, self.url)
 

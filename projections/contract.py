@@ -53,7 +53,7 @@ def _amount(value: object) -> Decimal:
     amount = Decimal(value)
     if not amount.is_finite() or amount < 0:
         raise ValueError("must be greater than or equal to 0")
-    sign, digits, exponent = amount.as_tuple()
+    _sign, digits, exponent = amount.as_tuple()
     assert isinstance(exponent, int)
     fraction = max(0, -exponent)
     integer = max(0, len(digits) + exponent)

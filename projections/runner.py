@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
+
 from projections import sql
 from projections.contract import Rejection, ValidEvent, classify
 from projections.projector import DictCursor, LoggedEvent, Projector

@@ -11,10 +11,10 @@ to record the same or an older position fails instead of double-applying.
 
 from __future__ import annotations
 
-from psycopg.conninfo import conninfo_to_dict
-
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.conninfo import conninfo_to_dict
+
 from projections.projector import DictCursor
 
 TRACKING_TABLE = "projection_tracking"
@@ -37,7 +37,7 @@ def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
     )
 
 
-class CheckpointStore(PostgresTrackingRecorder):  # type: ignore[misc]
+class CheckpointStore(PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
 

@@ -159,6 +159,8 @@ class IngestConsumer:
         stored = db.with_retries(load, what="load offsets")
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
+            if p.offset != OFFSET_BEGINNING:
+                _refuse_if_beyond_end(consumer, p)
         consumer.assign(partitions)
         self._last_activity = time.monotonic()
         logger.info("partitions assigned", extra={
@@ -177,11 +179,33 @@ class IngestConsumer:
                 self._conn = None
 
 
+def _refuse_if_beyond_end(consumer: Consumer, partition: TopicPartition) -> None:
+    """A stored offset past the partition's end means the topic was recreated (or the broker
+    reset): resuming would silently skip its new messages as 'already logged'. Stop instead."""
+    _low, high = consumer.get_watermark_offsets(partition, timeout=10)
+    if partition.offset > high:
+        raise BrokerError(
+            f"stored next offset {partition.offset} is beyond the end ({high}) of "
+            f"{partition.topic}[{partition.partition}]: the topic was recreated or the broker "
+            "lost data; refusing to skip messages (use a new consumer group to start over)",
+            topic=partition.topic, partition=partition.partition,
+        )
+
+
 def _to_record(message: Message) -> LogRecord:
     ts_type, ts_ms = message.timestamp()
     timestamp = datetime.fromtimestamp(ts_ms / 1000, UTC) if ts_type and ts_ms >= 0 else None
-    coordinates = KafkaCoordinates(
-        topic=message.topic(), partition=message.partition(), offset=message.offset(),
-        timestamp=timestamp,
-    )
-    return decode(coordinates, message.key(), message.value(), message.headers())
+    topic, partition, offset = message.topic(), message.partition(), message.offset()
+    assert topic is not None and partition is not None and offset is not None
+    coordinates = KafkaCoordinates(topic=topic, partition=partition, offset=offset, timestamp=timestamp)
+    return decode(coordinates, _bytes(message.key()), _bytes(message.value()), _headers(message))
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode("utf-8") if isinstance(value, str) else value
+
+
+def _headers(message: Message) -> list[tuple[str, bytes | None]]:
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return [(name, _bytes(value)) for name, value in pairs]
