@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import psycopg
 
 from eventstore import log
@@ -42,4 +44,4 @@ def test_rows_keep_raw_bytes_headers_and_readable_columns(database_url: str) -> 
 
 def test_positions_and_ingested_at_increase_together(database_url: str) -> None:
     logged = rows(database_url, "SELECT position, ingested_at FROM bo.event_log ORDER BY position")
-    assert all(a["ingested_at"] <= b["ingested_at"] for a, b in zip(logged, logged[1:], strict=False))
+    assert all(a["ingested_at"] <= b["ingested_at"] for a, b in itertools.pairwise(logged))
