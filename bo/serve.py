@@ -22,17 +22,20 @@ from bo.migrate import head_revision
 from bo.settings import Environment, Settings
 from eventstore.db import open_pool
 
-GUNICORN_JSON_LOGS: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "bo.logs.JsonFormatter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"level": "INFO", "handlers": ["stderr"]},
-    "loggers": {
-        "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-    },
-}
+
+def gunicorn_json_logs(level: str) -> dict[str, Any]:
+    """gunicorn's own logs as the same JSON lines as every other bo log."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "bo.logs.JsonFormatter"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": level, "propagate": False},
+        },
+    }
 
 
 class ConfigurationError(Exception):
@@ -89,5 +92,5 @@ def serve(settings: Settings, bind: str, workers: int) -> None:
     GunicornApp(settings, url, {
         "bind": bind, "workers": workers, "worker_class": "sync", "timeout": 30,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,
-        "control_socket_disable": True, "logconfig_dict": GUNICORN_JSON_LOGS,
+        "control_socket_disable": True, "logconfig_dict": gunicorn_json_logs(settings.log_level.upper()),
     }).run()

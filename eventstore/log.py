@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -40,7 +41,7 @@ class AppendResult:
 
 
 def append(
-    conn: psycopg.Connection[tuple[object, ...]],
+    conn: psycopg.Connection[tuple[Any, ...]],
     consumer_group: str,
     records: Sequence[LogRecord],
 ) -> AppendResult:
@@ -51,7 +52,7 @@ def append(
         fresh = _not_yet_logged(records, stored)
         row = cur.execute(sql.APPEND_CLOCK).fetchone()
         assert row is not None
-        ingested_at: datetime = row[0]  # type: ignore[assignment]
+        ingested_at: datetime = row[0]
         if fresh:
             _copy(cur, fresh, ingested_at)
             _advance(cur, consumer_group, fresh)
@@ -62,7 +63,7 @@ def append(
 
 
 def next_offsets(
-    conn: psycopg.Connection[tuple[object, ...]], consumer_group: str, topics: Iterable[str]
+    conn: psycopg.Connection[tuple[Any, ...]], consumer_group: str, topics: Iterable[str]
 ) -> dict[PartitionKey, int]:
     """Where the group resumes: the database's word, not Kafka's committed offsets."""
     with conn.cursor() as cur:
@@ -71,7 +72,7 @@ def next_offsets(
     return offsets
 
 
-def head(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def head(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     with conn.cursor() as cur:
         return _head(cur)
 
@@ -92,13 +93,13 @@ def _not_yet_logged(records: Sequence[LogRecord], stored: dict[PartitionKey, int
 
 
 def _next_offsets(
-    cur: psycopg.Cursor[tuple[object, ...]], group: str, topics: set[str]
+    cur: psycopg.Cursor[tuple[Any, ...]], group: str, topics: set[str]
 ) -> dict[PartitionKey, int]:
     cur.execute(sql.SELECT_NEXT_OFFSETS, {"group": group, "topics": sorted(topics)})
-    return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}  # type: ignore[call-overload]
+    return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}
 
 
-def _copy(cur: psycopg.Cursor[tuple[object, ...]], records: Sequence[LogRecord], at: datetime) -> None:
+def _copy(cur: psycopg.Cursor[tuple[Any, ...]], records: Sequence[LogRecord], at: datetime) -> None:
     with cur.copy(sql.COPY_EVENTS) as copy:
         for r in records:
             c = r.coordinates
@@ -109,7 +110,7 @@ def _copy(cur: psycopg.Cursor[tuple[object, ...]], records: Sequence[LogRecord],
             ))
 
 
-def _advance(cur: psycopg.Cursor[tuple[object, ...]], group: str, records: Sequence[LogRecord]) -> None:
+def _advance(cur: psycopg.Cursor[tuple[Any, ...]], group: str, records: Sequence[LogRecord]) -> None:
     highest: dict[PartitionKey, int] = {}
     for r in records:
         highest[_pk(r)] = max(highest.get(_pk(r), -1), r.coordinates.offset)
@@ -120,6 +121,6 @@ def _advance(cur: psycopg.Cursor[tuple[object, ...]], group: str, records: Seque
     )
 
 
-def _head(cur: psycopg.Cursor[tuple[object, ...]]) -> int:
+def _head(cur: psycopg.Cursor[tuple[Any, ...]]) -> int:
     row = cur.execute(sql.SELECT_HEAD).fetchone()
-    return int(row[0]) if row else 0  # type: ignore[call-overload]
+    return int(row[0]) if row else 0

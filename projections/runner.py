@@ -79,14 +79,13 @@ class ProjectionRunner:
         return BatchOutcome(read=len(rows), fates=counts, checkpoint=last)
 
     def catch_up(self) -> int:
-        """Run every projector until each has read the whole log as it is now."""
+        """Run every projector, a batch each in turn, until each has read the whole log as it is now."""
         total = 0
-        for projector in self.projectors:
-            while True:
-                outcome = self.run_batch(projector)
-                total += outcome.read
-                if outcome.read < self.batch_size:
-                    break
+        behind = list(self.projectors)
+        while behind:
+            outcomes = [(p, self.run_batch(p)) for p in behind]
+            total += sum(outcome.read for _, outcome in outcomes)
+            behind = [p for p, outcome in outcomes if outcome.read == self.batch_size]
         return total
 
     def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0) -> None:

@@ -71,7 +71,7 @@ class IngestConsumer:
     def __init__(self, config: IngestConfig) -> None:
         self.config = config
         self.stats = IngestStats()
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._consumer = Consumer(kafka_consumer_config(config))
         self._last_activity: float | None = None
 
@@ -166,7 +166,7 @@ class IngestConsumer:
         logger.info("partitions assigned", extra={
             "assignment": {f"{p.topic}[{p.partition}]": p.offset for p in partitions}})
 
-    def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._conn is None or self._conn.closed:
             self._conn = db.connect(self.config.database_url)
         return self._conn
