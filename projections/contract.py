@@ -62,17 +62,26 @@ def _amount(value: object) -> Decimal:
     return amount
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; such an event is kept in the log and dead-lettered.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 def _upper3(value: str) -> str:
     if not re.fullmatch(r"[A-Z]{3}", value):
         raise ValueError("must be an ISO 4217 code of 3 upper-case letters")
     return value
 
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+Text = Annotated[StrictStr, AfterValidator(_no_nul)]
+NonEmptyText = Annotated[StrictStr, Field(min_length=1), AfterValidator(_no_nul)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
 Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
 Amount = Annotated[Decimal, BeforeValidator(_amount)]
 Currency = Annotated[StrictStr, AfterValidator(_upper3)]
-Version = Annotated[StrictInt, Field(ge=0)]
+Version = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # stored as bigint
 
 
 class _Payload(BaseModel):
@@ -86,9 +95,9 @@ class LedgerEntryPayload(_Payload):
     entry_type: Literal["DEBIT", "CREDIT"]
     amount: Amount
     currency: Currency
-    status: Annotated[StrictStr, Field(min_length=1)]
+    status: NonEmptyText
     related_id: Id | None = None
-    related_type: Annotated[StrictStr, Field(min_length=1)] | None = None
+    related_type: NonEmptyText | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     version: Version | None = None
@@ -100,12 +109,12 @@ class PaymentOrderPayload(_Payload):
     merchant_id: Id | None = None
     amount: Amount
     currency: Currency
-    status: Annotated[StrictStr, Field(min_length=1)]
-    payment_method: StrictStr | None = None
-    payer_name: StrictStr | None = None
-    payer_email: StrictStr | None = None
-    payer_phone: StrictStr | None = None
-    account_number: StrictStr | None = None
+    status: NonEmptyText
+    payment_method: Text | None = None
+    payer_name: Text | None = None
+    payer_email: Text | None = None
+    payer_phone: Text | None = None
+    account_number: Text | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
     version: Version | None = None
@@ -116,7 +125,7 @@ class Envelope(BaseModel):
 
     event_id: Id
     event_type: Literal["LedgerEntryUpserted", "PaymentOrderUpserted"]
-    schema_version: Annotated[StrictInt, Field(ge=1)] = 1
+    schema_version: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] = 1
     occurred_at: Timestamp | None = None
     payload: dict[str, Any]
 
