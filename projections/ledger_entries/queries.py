@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import dict_row
 
 # Each statement reads the entry, its pair row (if it claims a payment order) and the
 # log coordinates of the event that produced it: one indexed look-up per table.
-SELECT_TX = """
+_ENTRY_WITH_PAIR_AND_SOURCE = sql.SQL("""
     SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.currency, le.status,
            le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
            le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
@@ -22,36 +23,19 @@ SELECT_TX = """
       LEFT JOIN bo.payment_ledger_pairs p
              ON le.related_type = 'PAYMENT_ORDER' AND p.order_id = le.related_id
       JOIN bo.event_log l ON l.position = le.position
-     WHERE le.tx_id = %(tx_id)s
-"""
+""")
 
-SELECT_BY_RELATED = """
-    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.currency, le.status,
-           le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
-           le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
-           le.projector_version, le.version_missing_cnt,
-           p.pairing_status, p.debit_tx_id, p.credit_tx_id, p.missing,
-           l.source, l.topic, l."partition", l."offset", l.source_file, l.source_line
-      FROM bo.ledger_entries le
-      LEFT JOIN bo.payment_ledger_pairs p
-             ON le.related_type = 'PAYMENT_ORDER' AND p.order_id = le.related_id
-      JOIN bo.event_log l ON l.position = le.position
+SELECT_TX = sql.SQL("""{entries}
+     WHERE le.tx_id = %(tx_id)s
+""").format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
+
+SELECT_BY_RELATED = sql.SQL("""{entries}
      WHERE le.related_id = %(related_id)s
      ORDER BY le.booked_at, le.tx_id
-"""
+""").format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
 
 # Keyset pagination, newest first by (booked_at, tx_id): stable under concurrent inserts.
-SELECT_WALLET_PAGE = """
-    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.currency, le.status,
-           le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
-           le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
-           le.projector_version, le.version_missing_cnt,
-           p.pairing_status, p.debit_tx_id, p.credit_tx_id, p.missing,
-           l.source, l.topic, l."partition", l."offset", l.source_file, l.source_line
-      FROM bo.ledger_entries le
-      LEFT JOIN bo.payment_ledger_pairs p
-             ON le.related_type = 'PAYMENT_ORDER' AND p.order_id = le.related_id
-      JOIN bo.event_log l ON l.position = le.position
+SELECT_WALLET_PAGE = sql.SQL("""{entries}
      WHERE le.wallet_id = %(wallet_id)s
        AND (%(status_group)s::text IS NULL OR le.status_group = %(status_group)s::text)
        AND (%(from)s::timestamptz IS NULL OR le.booked_at >= %(from)s::timestamptz)
@@ -60,7 +44,7 @@ SELECT_WALLET_PAGE = """
             OR (le.booked_at, le.tx_id) < (%(after_at)s::timestamptz, %(after_tx)s::text))
      ORDER BY le.booked_at DESC, le.tx_id DESC
      LIMIT %(limit)s
-"""
+""").format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
 
 
 @dataclass(frozen=True, slots=True)

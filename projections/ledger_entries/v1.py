@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
+from psycopg import sql
+
 from projections.contract import LedgerEntryPayload
-from projections.keys import stored_keys
 from projections.ledger_entries.sql import upsert_ledger_entry
-from projections.newest_wins import Candidate, decide
-from projections.projector import DictCursor, LoggedEvent, Projector
-from projections.rules import OrderingKey, resolved_related_type, status_group
+from projections.newest_wins_projector import NewestWinsProjector
+from projections.projector import LoggedEvent
+from projections.rules import resolved_related_type, status_group
 
 
-class LedgerEntriesV1(Projector):
+class LedgerEntriesV1(NewestWinsProjector):
     """Ledger entries, v1."""
 
     name = "ledger_entries"
     version = 1
     handles = frozenset({"LedgerEntryUpserted"})
+    id_column = "tx_id"
 
-    def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
-        if not events:
-            return {}
-        candidates = [
-            Candidate(_payload(e).tx_id, OrderingKey.of(
-                _payload(e).version, _payload(e).updated_at, e.ingested_at, e.position), e)
-            for e in events
-        ]
-        stored = stored_keys(cur, self.table(), "tx_id", [c.entity_id for c in candidates])
-        decision = decide(stored, candidates)
-        cur.executemany(upsert_ledger_entry(self.table()), [
-            self.row(c.state, decision.unversioned_applied.get(c.entity_id, 0))
-            for c in decision.winners.values()
-        ])
-        return decision.fates
+    def entity_id(self, event: LoggedEvent) -> str:
+        return _payload(event).tx_id
+
+    def upsert(self) -> sql.Composed:
+        return upsert_ledger_entry(self.table())
 
     def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
         p = _payload(event)

@@ -2,40 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
+from psycopg import sql
+
 from projections.contract import PaymentOrderPayload
-from projections.keys import stored_keys
 from projections.masking import mask_digits, mask_email, mask_name
-from projections.newest_wins import Candidate, decide
+from projections.newest_wins_projector import NewestWinsProjector
 from projections.payment_orders.sql import upsert_payment_order
-from projections.projector import DictCursor, LoggedEvent, Projector
-from projections.rules import OrderingKey, status_group
+from projections.projector import LoggedEvent
+from projections.rules import status_group
 
 
-class PaymentOrdersV1(Projector):
+class PaymentOrdersV1(NewestWinsProjector):
     """Payment orders, v1."""
 
     name = "payment_orders"
     version = 1
     handles = frozenset({"PaymentOrderUpserted"})
+    id_column = "order_id"
 
-    def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
-        if not events:
-            return {}
-        candidates = [
-            Candidate(_payload(e).order_id, OrderingKey.of(
-                _payload(e).version, _payload(e).updated_at, e.ingested_at, e.position), e)
-            for e in events
-        ]
-        stored = stored_keys(cur, self.table(), "order_id", [c.entity_id for c in candidates])
-        decision = decide(stored, candidates)
-        cur.executemany(upsert_payment_order(self.table()), [
-            self.row(c.state, decision.unversioned_applied.get(c.entity_id, 0))
-            for c in decision.winners.values()
-        ])
-        return decision.fates
+    def entity_id(self, event: LoggedEvent) -> str:
+        return _payload(event).order_id
+
+    def upsert(self) -> sql.Composed:
+        return upsert_payment_order(self.table())
 
     def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
         p = _payload(event)
