@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from projections.rules import MISSING_ORDER
+from projections.rules import MISSING_ORDER, claims_payment_order
 
 
 def money(amount: Decimal) -> str:
@@ -47,7 +47,7 @@ def ledger_entry(row: Mapping[str, Any], data_lag_sec: float) -> dict[str, Any]:
 
 def pairing(row: Mapping[str, Any]) -> dict[str, Any]:
     """pairing_status, paired_tx_id and missing of a ledger entry (SPEC 4.3 and 5)."""
-    if row["related_type"] != "PAYMENT_ORDER":
+    if not claims_payment_order(row["related_id"], row["related_type"]):
         return {"pairing_status": "UNPAIRED", "paired_tx_id": None, "missing": []}
     if row["pairing_status"] is None:
         # The pairing projector has not applied this entry yet (data_lag_sec > 0).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -49,18 +50,26 @@ def with_retries(
     what: str,
     max_delay: float = 10.0,
     attempts: int | None = None,
+    stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `operation`, retrying `DatabaseUnavailableError` with capped exponential backoff."""
+    """Run `operation`, retrying `DatabaseUnavailableError` with capped exponential backoff.
+
+    Gives up (re-raising) after `attempts`, or as soon as `stop` is set: a process asked
+    to stop during an outage stops instead of retrying forever.
+    """
     delay, tried = 0.2, 0
     while True:
         try:
             return operation()
         except DatabaseUnavailableError as exc:
             tried += 1
-            if attempts is not None and tried >= attempts:
+            if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
                 raise
             log.warning("database unavailable, retrying", extra={"what": what, "retry_in_s": delay,
                                                                  "error": str(exc).splitlines()[0]})
-            sleep(delay)
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                sleep(delay)
             delay = min(delay * 2, max_delay)

@@ -9,10 +9,9 @@ Numbers are parsed as Decimal, so money is never a float.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -27,25 +26,44 @@ from pydantic import (
     ValidationError,
 )
 
+from eventstore import jsontext
+
 EVENT_TYPES = ("LedgerEntryUpserted", "PaymentOrderUpserted")
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
-_AMOUNT_TEXT = re.compile(r"^[0-9]{1,18}(\.[0-9]{1,8})?$")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,18}(\.[0-9]{1,8})?")
 
 
 def _timestamp(value: object) -> datetime:
-    if not isinstance(value, str) or not _RFC3339.match(value):
+    """RFC 3339 with an offset, within years 1–9999 in UTC (what bo can store and compare).
+
+    Fractions finer than a microsecond are truncated to the microsecond.
+    """
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset")
-    return datetime.fromisoformat(value.replace("z", "Z"))
+    try:
+        parsed = datetime.fromisoformat(value.upper())
+        parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError("must be a valid RFC 3339 timestamp within years 1-9999 UTC") from exc
+    return parsed
+
+
+def _not_null(value: object) -> object:
+    # The JSON Schema types optional fields without null: absent is fine, null is not.
+    if value is None:
+        raise ValueError("must not be null (leave the field out instead)")
+    return value
+
+
+NOT_NULL = BeforeValidator(_not_null)
 
 
 def _amount(value: object) -> Decimal:
     """A JSON string or number, >= 0, at most 18 integer and 8 fractional digits, exact."""
     if isinstance(value, str):
-        if not _AMOUNT_TEXT.match(value):
+        if not _AMOUNT_TEXT.fullmatch(value):
             raise ValueError("must be a non-negative decimal with at most 18 integer and 8 fractional digits")
         return Decimal(value)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -96,28 +114,28 @@ class LedgerEntryPayload(_Payload):
     amount: Amount
     currency: Currency
     status: NonEmptyText
-    related_id: Id | None = None
-    related_type: NonEmptyText | None = None
-    created_at: Timestamp | None = None
-    updated_at: Timestamp | None = None
-    version: Version | None = None
+    related_id: Annotated[Id | None, NOT_NULL] = None
+    related_type: Annotated[NonEmptyText | None, NOT_NULL] = None
+    created_at: Annotated[Timestamp | None, NOT_NULL] = None
+    updated_at: Annotated[Timestamp | None, NOT_NULL] = None
+    version: Annotated[Version | None, NOT_NULL] = None
 
 
 class PaymentOrderPayload(_Payload):
     order_id: Id
     wallet_id: Id
-    merchant_id: Id | None = None
+    merchant_id: Annotated[Id | None, NOT_NULL] = None
     amount: Amount
     currency: Currency
     status: NonEmptyText
-    payment_method: Text | None = None
-    payer_name: Text | None = None
-    payer_email: Text | None = None
-    payer_phone: Text | None = None
-    account_number: Text | None = None
-    created_at: Timestamp | None = None
-    updated_at: Timestamp | None = None
-    version: Version | None = None
+    payment_method: Annotated[Text | None, NOT_NULL] = None
+    payer_name: Annotated[Text | None, NOT_NULL] = None
+    payer_email: Annotated[Text | None, NOT_NULL] = None
+    payer_phone: Annotated[Text | None, NOT_NULL] = None
+    account_number: Annotated[Text | None, NOT_NULL] = None
+    created_at: Annotated[Timestamp | None, NOT_NULL] = None
+    updated_at: Annotated[Timestamp | None, NOT_NULL] = None
+    version: Annotated[Version | None, NOT_NULL] = None
 
 
 class Envelope(BaseModel):
@@ -126,7 +144,7 @@ class Envelope(BaseModel):
     event_id: Id
     event_type: Literal["LedgerEntryUpserted", "PaymentOrderUpserted"]
     schema_version: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)] = 1
-    occurred_at: Timestamp | None = None
+    occurred_at: Annotated[Timestamp | None, NOT_NULL] = None
     payload: dict[str, Any]
 
 
@@ -151,15 +169,13 @@ class Rejection:
 
 
 def parse_json(raw: bytes | None) -> Any:
-    """The value as JSON with numbers as Decimal; raises ValueError when it is not JSON."""
+    """The value as strict JSON with numbers as Decimal; raises ValueError when it is not JSON."""
     if raw is None:
         raise ValueError("the message has no value")
     try:
-        return json.loads(raw.decode("utf-8"), parse_float=Decimal)
+        return jsontext.parse(raw.decode("utf-8")).value
     except UnicodeDecodeError as exc:
         raise ValueError(f"the value is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    except RecursionError as exc:
-        raise ValueError("the value nests too deeply") from exc
 
 
 def validate_document(document: object) -> ValidEvent | Rejection:
@@ -188,20 +204,32 @@ def classify(raw_value: bytes | None) -> ValidEvent | Rejection:
         document = parse_json(raw_value)
     except ValueError as exc:
         return Rejection("INVALID_JSON", f"(root): not valid JSON: {str(exc)[:200]}")
-    verdict = validate_document(document)
-    if isinstance(verdict, ValidEvent) and verdict.envelope.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-        return Rejection("UNSUPPORTED_SCHEMA_VERSION",
-                         f"schema_version: {verdict.envelope.schema_version} is not supported "
-                         f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})",
-                         verdict.envelope.event_id)
-    return verdict
+    unsupported = _unsupported_version(document)
+    return unsupported or validate_document(document)
+
+
+def _unsupported_version(document: Any) -> Rejection | None:
+    """A known event type with a well-formed schema_version this code does not read.
+
+    Decided before the payload is checked: a version-2 payload is not a v1 violation.
+    """
+    if not isinstance(document, dict) or document.get("event_type") not in EVENT_TYPES:
+        return None
+    version = document.get("schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return None
+    if version in SUPPORTED_SCHEMA_VERSIONS:
+        return None
+    event_id = document.get("event_id")
+    supported = sorted(SUPPORTED_SCHEMA_VERSIONS)
+    return Rejection("UNSUPPORTED_SCHEMA_VERSION",
+                     f"schema_version: {version} is not supported (supported: {supported})",
+                     event_id if isinstance(event_id, str) else None)
 
 
 def payload_digest(payload: dict[str, Any]) -> bytes:
     """SHA-256 of the payload in canonical JSON: equal payloads give equal digests."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                           default=str)
-    return hashlib.sha256(canonical.encode("utf-8")).digest()
+    return hashlib.sha256(jsontext.canonical(payload).encode("utf-8")).digest()
 
 
 def _describe(exc: ValidationError, prefix: str) -> str:

@@ -26,6 +26,8 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 def status_group(status: str) -> str:
     """SPEC 4.2: the group of a status, compared case-insensitively; `UNKNOWN` otherwise."""
+    if not status.isascii():  # "paıd".upper() == "PAID": only ASCII statuses can match
+        return "UNKNOWN"
     return _GROUP_OF.get(status.upper(), "UNKNOWN")
 
 
@@ -34,6 +36,12 @@ def resolved_related_type(related_id: str | None, related_type: str | None) -> s
     if related_type is not None:
         return related_type
     return PAYMENT_ORDER if related_id is not None else "UNKNOWN"
+
+
+def claims_payment_order(related_id: str | None, related_type: str | None) -> bool:
+    """SPEC 4.3: a ledger entry belongs to a pair only with a related_id and a resolved
+    related_type of PAYMENT_ORDER; anything else is UNPAIRED."""
+    return related_id is not None and resolved_related_type(related_id, related_type) == PAYMENT_ORDER
 
 
 @dataclass(frozen=True, slots=True, order=True)

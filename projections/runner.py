@@ -108,6 +108,11 @@ class ProjectionRunner:
                 listener = None
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
+            except Exception:
+                # A defect, not bad input (bad input is dead-lettered): keep the process up,
+                # say so loudly, and retry the same batch later rather than crash-loop.
+                logger.exception("projection batch failed; retrying", extra={"retry_in_s": 30.0})
+                stop.wait(30.0)
         if listener is not None:
             listener.close()
 
@@ -131,7 +136,7 @@ class ProjectionRunner:
         ]
         fates: dict[int, str] = {}
         rejections: dict[int, Rejection] = {}
-        fresh = self._first_seen(cur, projector, verdicts, fates, rejections)
+        fresh = self._first_seen(cur, verdicts, fates, rejections)
         fates.update(projector.apply(cur, fresh))
         for position in rejections:
             fates[position] = DEAD_LETTERED
@@ -142,20 +147,18 @@ class ProjectionRunner:
     def _first_seen(
         self,
         cur: DictCursor,
-        projector: Projector,
         verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]],
         fates: dict[int, str],
         rejections: dict[int, Rejection],
     ) -> list[LoggedEvent]:
-        """Valid events whose event_id this version has not seen; the rest are judged here."""
-        valid_ids = [v.envelope.event_id for _, v in verdicts if isinstance(v, ValidEvent)]
-        known: dict[str, tuple[bytes, int]] = {
-            r["event_id"]: (bytes(r["payload_sha256"]), int(r["position"]))
-            for r in cur.execute(
-                sql.SELECT_KNOWN_EVENT_IDS.format(fates=projector.table("_fates")),
-                {"event_ids": valid_ids},
-            ).fetchall()
-        } if valid_ids else {}
+        """Valid events that are the first valid occurrence of their event_id in the log.
+
+        A later occurrence with the same payload is a DUPLICATE (applied once); with a
+        different payload it is a DUPLICATE_EVENT_ID_CONFLICT. Earlier occurrences are
+        looked up in the log itself, so a conflict across topics or event types is seen
+        by every projector alike.
+        """
+        first = self._first_valid_occurrences(cur, verdicts)
         fresh: list[LoggedEvent] = []
         for row, verdict in verdicts:
             position = int(row["position"])
@@ -163,19 +166,44 @@ class ProjectionRunner:
                 rejections[position] = verdict
                 continue
             event_id = verdict.envelope.event_id
-            if event_id not in known:
-                known[event_id] = (verdict.payload_sha256, position)
+            first_position, first_digest = first[event_id]
+            if first_position == position:
                 fresh.append(LoggedEvent(position, row["ingested_at"], verdict))
-            elif known[event_id][0] == verdict.payload_sha256:
+            elif first_digest == verdict.payload_sha256:
                 fates[position] = DUPLICATE
             else:
                 rejections[position] = Rejection(
                     "DUPLICATE_EVENT_ID_CONFLICT",
-                    f"event_id: {event_id!r} was first logged at position {known[event_id][1]}"
+                    f"event_id: {event_id!r} was first logged at position {first_position}"
                     " with a different payload",
                     event_id,
                 )
         return fresh
+
+    def _first_valid_occurrences(
+        self, cur: DictCursor, verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]]
+    ) -> dict[str, tuple[int, bytes]]:
+        """event_id → (position, payload digest) of its earliest valid row, up to this batch's end."""
+        occurrences: dict[str, tuple[int, bytes]] = {}
+
+        def note(event_id: str, position: int, digest: bytes) -> None:
+            if event_id not in occurrences or position < occurrences[event_id][0]:
+                occurrences[event_id] = (position, digest)
+
+        valid = [(int(row["position"]), v) for row, v in verdicts if isinstance(v, ValidEvent)]
+        for position, verdict in valid:
+            note(verdict.envelope.event_id, position, verdict.payload_sha256)
+        if valid:
+            others = cur.execute(sql.SELECT_OTHER_OCCURRENCES, {
+                "event_ids": sorted(occurrences),
+                "up_to": max(int(row["position"]) for row, _ in verdicts),
+                "taken": [int(row["position"]) for row, _ in verdicts],
+            }).fetchall()
+            for other in others:
+                earlier = classify(other["raw_value"])
+                if isinstance(earlier, ValidEvent) and earlier.envelope.event_id == other["event_id"]:
+                    note(other["event_id"], int(other["position"]), earlier.payload_sha256)
+        return occurrences
 
     def _record(
         self,

@@ -15,11 +15,15 @@ SELECT_LOG_AFTER = """
      LIMIT %(limit)s
 """
 
-SELECT_KNOWN_EVENT_IDS = sql.SQL("""
-    SELECT event_id, payload_sha256, position
-      FROM {fates}
-     WHERE event_id = ANY(%(event_ids)s) AND fate IN ('APPLIED', 'SUPERSEDED')
-""")
+# Other log rows carrying the same event ids, up to the end of the batch, whatever
+# their topic or type: event ids are unique across all topics (SPEC 2).
+SELECT_OTHER_OCCURRENCES = """
+    SELECT position, event_id, raw_value
+      FROM bo.event_log
+     WHERE event_id = ANY(%(event_ids)s)
+       AND position <= %(up_to)s
+       AND NOT (position = ANY(%(taken)s))
+"""
 
 INSERT_FATE = sql.SQL("""
     INSERT INTO {fates} (position, event_id, payload_sha256, fate)

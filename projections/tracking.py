@@ -12,8 +12,10 @@ to record the same or an older position fails instead of double-applying.
 from __future__ import annotations
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import ConnectionPool, PostgresDatastore, PostgresTrackingRecorder
+from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import DictRow, dict_row
 
 from projections.projector import DictCursor
 
@@ -21,20 +23,36 @@ TRACKING_TABLE = "projection_tracking"
 
 
 def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
-    """eventsourcing's datastore (pool, transactions, error translation) for the bo schema."""
+    """eventsourcing's datastore (transactions, error translation) for the bo schema.
+
+    The library builds its pool from dbname/host/port/user/password only; bo replaces it
+    with the same kind of pool built from the whole URL, so that parameters such as
+    `sslmode` in BO_DATABASE_URL are honoured. The library's connection set-up
+    (autocommit, idle-in-transaction timeout) is kept.
+    """
     params = conninfo_to_dict(url)
-    return PostgresDatastore(
+    datastore = PostgresDatastore(
         dbname=str(params.get("dbname", "postgres")),
         host=str(params.get("host", "localhost")),
         port=str(params.get("port", "5432")),
         user=str(params.get("user", "postgres")),
         password=str(params.get("password", "")),
         schema="bo",
-        pool_size=pool_size,
-        max_overflow=2,
         pre_ping=True,
-        connect_timeout=5.0,
     )
+    datastore.pool = ConnectionPool(
+        url,
+        connection_class=Connection[DictRow],
+        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        min_size=pool_size,
+        max_size=pool_size + 2,
+        open=False,
+        configure=datastore.after_connect_func(),
+        check=ConnectionPool.check_connection,
+        timeout=5.0,
+        name="projections",
+    )
+    return datastore
 
 
 class CheckpointStore(PostgresTrackingRecorder):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -75,7 +76,7 @@ class WalletTxResource:
 def _limit(value: str | None) -> int:
     if value is None:
         return DEFAULT_LIMIT
-    if not value.isdigit() or not 1 <= int(value) <= MAX_LIMIT:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
         raise BadRequestError("limit", f"must be an integer from 1 to {MAX_LIMIT}")
     return int(value)
 
@@ -84,7 +85,7 @@ def _status_group(value: str | None) -> str | None:
     if value is None:
         return None
     groups = (*STATUS_GROUPS, "UNKNOWN")
-    if value.upper() not in groups:
+    if not value.isascii() or value.upper() not in groups:
         raise BadRequestError("status_group", f"must be one of {', '.join(groups)}")
     return value.upper()
 

@@ -88,7 +88,12 @@ class IngestConsumer:
                 records = self._records(messages)
                 if records:
                     self._last_activity = time.monotonic()
-                    self._append_with_retries(records, stop)
+                    try:
+                        self._append_with_retries(records, stop)
+                    except DatabaseUnavailableError:
+                        if stop.is_set():  # asked to stop during an outage: the batch is
+                            break          # not committed anywhere and will be consumed again
+                        raise
                 elif idle_exit_s is not None and self._idle_for() > idle_exit_s:
                     break
         finally:
@@ -122,10 +127,7 @@ class IngestConsumer:
                 self._drop_connection()
                 raise
 
-        def pause(seconds: float) -> None:
-            stop.wait(seconds)
-
-        result = db.with_retries(attempt, what="append batch", sleep=pause)
+        result = db.with_retries(attempt, what="append batch", stop=stop)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered
         self.stats.batches += 1

@@ -8,11 +8,10 @@ on the way (the raw bytes stay the source of truth in any case).
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
+from eventstore import jsontext
 from eventstore.records import KafkaCoordinates, LogRecord
 
 ENTITY_ID_FIELD = {"LedgerEntryUpserted": "tx_id", "PaymentOrderUpserted": "order_id"}
@@ -25,7 +24,7 @@ def decode(
     value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]] | None,
 ) -> LogRecord:
-    document = _parse_object(value)
+    document, document_text = _parse_object(value)
     text_headers = [_header(name, raw) for name, raw in headers or ()]
     event_type = _short_str(document.get("event_type")) if document else None
     return LogRecord(
@@ -37,28 +36,24 @@ def decode(
         event_type=event_type,
         schema_version=_int(document.get("schema_version")) if document else None,
         entity_id=_entity_id(document, event_type) or _key_text(key),
-        document=_storable_json(value) if document is not None else None,
+        document=document_text,
         traceparent=_header_value(text_headers, "traceparent"),
         correlation_id=_header_value(text_headers, "x-correlation-id"),
     )
 
 
-def _parse_object(value: bytes | None) -> dict[str, Any] | None:
+def _parse_object(value: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+    """The value as a JSON object (or None), and its text if jsonb can store it."""
     if value is None:
-        return None
+        return None, None
     try:
-        parsed = json.loads(value.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _storable_json(value: bytes | None) -> str | None:
-    """The JSON text for the `document` jsonb column, unless PostgreSQL would refuse it."""
-    if value is None:
-        return None
-    text = value.decode("utf-8")
-    return None if "\\u0000" in text or "\x00" in text else text
+        text = value.decode("utf-8")
+        parsed = jsontext.parse(text)
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(parsed.value, dict):
+        return None, None
+    return parsed.value, text if parsed.storable_as_jsonb else None
 
 
 def _entity_id(document: dict[str, Any] | None, event_type: str | None) -> str | None:

@@ -9,7 +9,7 @@ from projections.contract import LedgerEntryPayload, PaymentOrderPayload
 from projections.pairs import sql
 from projections.pairs.book import LEDGER, ORDER, MemberState, PairBook, PairRow
 from projections.projector import DictCursor, LoggedEvent, Projector
-from projections.rules import PAYMENT_ORDER, OrderingKey, PairStatus, resolved_related_type
+from projections.rules import OrderingKey, PairStatus, claims_payment_order
 
 
 class PaymentLedgerPairsV1(Projector):
@@ -79,7 +79,7 @@ def member_of(event: LoggedEvent) -> MemberState:
         return MemberState(ORDER, p.order_id, p.order_id, None, p.amount, p.currency, key,
                            event.ingested_at)
     assert isinstance(p, LedgerEntryPayload)
-    claims = resolved_related_type(p.related_id, p.related_type) == PAYMENT_ORDER
+    claims = claims_payment_order(p.related_id, p.related_type)
     return MemberState(LEDGER, p.tx_id, p.related_id if claims else None, p.entry_type,
                        p.amount, p.currency, key, event.ingested_at)
 

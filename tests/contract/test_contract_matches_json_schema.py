@@ -50,6 +50,27 @@ EXTRA_CASES = [
     json.dumps({"event_type": "LedgerEntryUpserted", "payload": LEDGER}),
     json.dumps({"event_id": "e-1", "event_type": "LedgerEntryUpserted"}),
     json.dumps({"event_id": "e-1", "event_type": 7, "payload": {}}),
+    envelope({**LEDGER, "related_id": None}),
+    envelope({**LEDGER, "version": None}),
+    envelope({**LEDGER, "updated_at": None}),
+    envelope({**ORDER, "payer_email": None}, event_type="PaymentOrderUpserted"),
+    envelope({**ORDER, "merchant_id": None}, event_type="PaymentOrderUpserted"),
+    envelope(LEDGER, occurred_at=None),
+    envelope(LEDGER, schema_version=None),
+    envelope({**LEDGER, "amount": True}),
+    envelope({**LEDGER, "entry_type": None}),
+]
+
+# Where the SPEC's prose is stricter than the JSON Schema, the models follow the SPEC.
+STRICTER_THAN_SCHEMA = [
+    (envelope({**LEDGER, "amount": 1.123456789}), "payload.amount"),  # > 8 fractional digits
+    (envelope({**LEDGER, "amount": 1e19}), "payload.amount"),  # > 18 integer digits
+    (envelope({**LEDGER, "updated_at": "9999-12-31T23:59:59-01:00"}), "payload.updated_at"),  # year 10000 UTC
+    (envelope({**LEDGER, "status": "POS\u0000TED"}), "payload.status"),  # PostgreSQL text holds no NUL
+    # JSON Schema patterns are ECMA-262, where `$` is the end of the text; Python's `re`
+    # (used by the jsonschema package) also lets `$` match before a final newline.
+    (envelope({**LEDGER, "amount": "12.50\n"}), "payload.amount"),
+    (envelope({**LEDGER, "created_at": "2026-02-05T10:00:00Z\n"}), "payload.created_at"),
 ]
 
 
@@ -97,6 +118,20 @@ def test_models_and_json_schema_agree(value: str) -> None:
         assert isinstance(verdict, Rejection) and verdict.reason == "INVALID_JSON"
         return
     assert model_verdict(value) == schema_verdict(value)
+
+
+@pytest.mark.parametrize(("value", "field"), STRICTER_THAN_SCHEMA)
+def test_models_are_stricter_than_the_schema_only_where_the_spec_says(value: str, field: str) -> None:
+    assert schema_verdict(value) is None
+    assert model_verdict(value) == field
+
+
+def test_an_unsupported_schema_version_is_decided_before_the_payload_is_read() -> None:
+    v2 = json.dumps({"event_id": "e-2", "event_type": "LedgerEntryUpserted", "schema_version": 2,
+                     "payload": {"transaction": {"id": "tx-1"}}})
+    verdict = classify(v2.encode())
+    assert isinstance(verdict, Rejection)
+    assert (verdict.reason, verdict.event_id) == ("UNSUPPORTED_SCHEMA_VERSION", "e-2")
 
 
 def test_every_sample_that_the_readme_calls_invalid_is_rejected_with_its_reason() -> None:

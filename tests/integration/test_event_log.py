@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import psycopg
 
 from eventstore import log
+from eventstore.ingest.decode import decode
+from eventstore.records import KafkaCoordinates
 from tests.conftest import SAMPLES
 from tests.integration.helpers import rows, sample_records
 
@@ -42,6 +45,50 @@ def test_rows_keep_raw_bytes_headers_and_readable_columns(database_url: str) -> 
     assert got["value_size"] == len(bytes(got["raw_value"]))
 
 
-def test_positions_and_ingested_at_increase_together(database_url: str) -> None:
+def test_a_reader_never_finds_a_position_below_one_it_has_read(database_url: str) -> None:
+    """Concurrent appenders, one tailing reader: every row must be seen by tailing alone."""
+    writers, batches, per_batch = 3, 150, 4
+    done = threading.Event()
+    seen: list[int] = []
+
+    def write(partition: int) -> None:
+        with psycopg.connect(database_url) as conn:
+            for b in range(batches):
+                records = [
+                    decode(KafkaCoordinates("concurrent", partition, b * per_batch + i, None), None, b"{}", None)
+                    for i in range(per_batch)
+                ]
+                log.append(conn, "g-concurrent", records)
+
+    def tail() -> None:
+        high_water = 0
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            while True:
+                finished = done.is_set()
+                found = [r[0] for r in conn.execute(
+                    "SELECT position FROM bo.event_log WHERE topic = 'concurrent' AND position > %s"
+                    " ORDER BY position", (high_water,))]
+                seen.extend(found)
+                high_water = max([high_water, *found])
+                if finished:
+                    return
+
+    reader = threading.Thread(target=tail)
+    reader.start()
+    threads = [threading.Thread(target=write, args=(p,)) for p in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    reader.join()
+    logged = [r["position"] for r in rows(
+        database_url, "SELECT position FROM bo.event_log WHERE topic = 'concurrent' ORDER BY position")]
+    assert len(logged) == writers * batches * per_batch
+    assert seen == logged, "a row became visible below a position the reader had already passed"
+
+
+def test_ingested_at_never_decreases_as_position_increases(database_url: str) -> None:
     logged = rows(database_url, "SELECT position, ingested_at FROM bo.event_log ORDER BY position")
+    assert len(logged) > 600
     assert all(a["ingested_at"] <= b["ingested_at"] for a, b in itertools.pairwise(logged))

@@ -36,3 +36,34 @@ def test_nul_characters_and_out_of_range_versions_are_dead_lettered(database_url
         ("INVALID_JSON", "(root)"),
     ])
     assert [r["tx_id"] for r in rows(database_url, "SELECT tx_id FROM bo.ledger_entries")] == ["tx-fine"]
+
+
+def raw(offset: int, text: str) -> LogRecord:
+    return decode(KafkaCoordinates(TOPIC, 1, offset, None), b"k", text.encode(), None)
+
+
+def test_values_postgresql_would_refuse_are_logged_raw_and_never_stop_ingest_or_projection(
+    database_url: str,
+) -> None:
+    event = '{"event_id": "q-%d", "event_type": "LedgerEntryUpserted", "payload": %s}'
+    payload = '{"tx_id": "tx-q%d", "wallet_id": "w", "entry_type": "DEBIT", "amount": "1", "currency": "KRW", "status": "POSTED"%s}'
+    values = [
+        event % (0, payload % (0, ', "x": NaN')),                       # not JSON
+        event % (1, payload % (1, ', "note": "\\ud800"')),            # lone surrogate: not JSON
+        event % (2, payload % (2, ', "extra": 1e1000000')),             # valid, beyond numeric
+        event % (3, payload % (3, ', "updated_at": "9999-12-31T23:59:59-01:00"')),  # year 10000 UTC
+        event % (4, payload % (4, ', "note": "a\\u0000b"')),          # valid, NUL in an extra field
+    ]
+    append_all(database_url, [raw(i, v) for i, v in enumerate(values)])
+    logged = rows(database_url, "SELECT raw_value, document IS NULL AS no_document FROM bo.event_log"
+                                " WHERE \"partition\" = 1 ORDER BY \"offset\"")
+    assert [bytes(r["raw_value"]).decode() for r in logged] == values
+    assert [r["no_document"] for r in logged] == [True, True, True, False, True]
+
+    runner(database_url).catch_up()
+    letters = [(r["offset"], r["reason"]) for r in rows(database_url, """
+        SELECT l."offset", d.reason FROM bo.dead_letters d JOIN bo.event_log l USING (position)
+         WHERE d.projector = 'ledger_entries' AND l."partition" = 1 ORDER BY 1""")]
+    assert letters == [(0, "INVALID_JSON"), (1, "INVALID_JSON"), (3, "SCHEMA_VIOLATION")]
+    applied = {r["tx_id"] for r in rows(database_url, "SELECT tx_id FROM bo.ledger_entries WHERE tx_id LIKE 'tx-q%'")}
+    assert applied == {"tx-q2", "tx-q4"}

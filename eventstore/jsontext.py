@@ -1,0 +1,84 @@
+"""JSON as bo reads it: strict (RFC 8259), numbers as Decimal, and what PostgreSQL can store.
+
+Python's `json` module accepts things that are not JSON (`NaN`, `Infinity`) or that no
+UTF-8 text can carry (lone surrogate escapes such as `"\\ud800"`). bo treats those as not
+JSON. Valid JSON that PostgreSQL's jsonb cannot hold (a `\\u0000` escape, a number beyond
+`numeric`'s range) is still an event, but its `document` column stays empty: the raw
+bytes remain the record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+_SUSPECT_ESCAPE = re.compile(r"\\u(0000|[dD][89a-fA-F])")
+# PostgreSQL numeric: at most 131072 digits before the point and 16383 after.
+_MAX_ADJUSTED_EXPONENT = 131_071
+_MIN_EXPONENT = -16_383
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedJson:
+    value: Any
+    storable_as_jsonb: bool
+
+
+def parse(text: str) -> ParsedJson:
+    """Parse strictly; raise ValueError (with a reason) when the text is not JSON."""
+    out_of_range = False
+
+    def number(token: str) -> Decimal:
+        nonlocal out_of_range
+        value = Decimal(token)
+        exponent = value.as_tuple().exponent
+        if value and (value.adjusted() > _MAX_ADJUSTED_EXPONENT
+                      or (isinstance(exponent, int) and exponent < _MIN_EXPONENT)):
+            out_of_range = True
+        return value
+
+    def constant(token: str) -> Any:
+        raise ValueError(f"{token} is not a JSON value")
+
+    try:
+        value = json.loads(text, parse_float=number, parse_constant=constant)
+    except RecursionError as exc:
+        raise ValueError("the value nests too deeply") from exc
+    has_nul = False
+    if _SUSPECT_ESCAPE.search(text):
+        has_nul = _check_strings(value)
+    return ParsedJson(value, storable_as_jsonb=not (out_of_range or has_nul or "\x00" in text))
+
+
+def _check_strings(value: Any) -> bool:
+    """Raise on a lone surrogate anywhere; answer whether a NUL character appears."""
+    stack, has_nul = [value], False
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("a string holds a lone UTF-16 surrogate escape") from exc
+            has_nul = has_nul or "\x00" in item
+    return has_nul
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON text: sorted keys, no spaces, numbers exactly as parsed (`1.0` ≠ `"1.0"`)."""
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(canonical(v) for v in value) + "]"
+    if isinstance(value, Decimal):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
