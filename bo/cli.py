@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bo import logs
-from bo.embedded import DevBroker, database_url
+from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.migrate import upgrade
+from bo.progress import Progress
 from bo.publish import DEFAULT_TOPICS, BadLineError, publish, read_messages
 from bo.runtime import ingest_consumer, projection_runner
 from bo.settings import Settings, load_settings
@@ -57,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("file", type=Path, help="JSON Lines file of {topic, key, value, headers}")
     command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
     command("project", _project, "run the active and building projector versions until stopped")
+    log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
+    log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
+    verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
+                                    description="check the log's hash chain and immutability")
+    verify_cmd.set_defaults(handler=_log_verify)
     serve = command("serve", _serve, "serve the admin API under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="address (default 127.0.0.1:8000)")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
@@ -76,7 +82,7 @@ def stop_on_signals() -> threading.Event:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade(database_url(settings))
+    upgrade(migration_database_url(settings))
     print("migrations applied")
     return 0
 
@@ -120,6 +126,30 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     runner.run(stop_on_signals(), url)
     datastore.close()
     return 0
+
+
+def _no_subcommand(settings: Settings, args: argparse.Namespace) -> int:
+    return 2
+
+
+def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+    from eventstore.verify import verify
+
+    with connect(database_url(settings)) as conn:
+        total_row = conn.execute("SELECT count(*) FROM bo.event_log").fetchone()
+        with Progress("verify", int(total_row[0]) if total_row else None) as progress:
+            report = verify(conn, progress=progress.advance)
+    if report.ok:
+        print(f"log verified: {report.rows} rows, hash chain intact up to position {report.head}; "
+              "append-only triggers enabled; bo_app cannot update, delete or truncate")
+        return 0
+    print(f"log verification FAILED after checking {report.rows} rows:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    if report.broken_position is not None:
+        print(f"first broken position: {report.broken_position}")
+    return 1
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import psycopg
 from psycopg import sql
 
 from bo.cli import stop_on_signals
-from bo.embedded import DevBroker, embedded_database_url
+from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.generate import StreamShape, generate
 from bo.migrate import upgrade
 from bo.progress import Progress
@@ -39,10 +39,11 @@ DEMO_DB = "bo_demo"
 
 
 def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, started: float) -> int:
-    url = _fresh_demo_database(settings)
+    admin_url = _fresh_demo_database(settings)
     _say(f"database ready (embedded PostgreSQL, database {DEMO_DB})")
-    upgrade(url)
-    _say("migrations applied")
+    upgrade(admin_url)
+    url = app_role_url(admin_url)
+    _say("migrations applied; ingest, projection and the API connect as the app's role")
     broker = DevBroker()
     _say(f"development broker on {broker.bootstrap}")
     stop = threading.Event()

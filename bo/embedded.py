@@ -12,18 +12,56 @@ import logging
 import warnings
 from pathlib import Path
 
+import psycopg
 from confluent_kafka import Producer
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from bo.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
+APP_LOGIN_ROLE = "bo_app_local"
+
+
 def database_url(settings: Settings) -> str:
-    """`BO_DATABASE_URL` if set, else the embedded server under `BO_HOME` (started if needed)."""
+    """The app's connection: `BO_DATABASE_URL`, else the embedded server as the app's role.
+
+    The app's role (a member of `bo_app`, made by the migrations) may append to the log
+    but never change it. Run `bo migrate` first.
+    """
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
+    return app_role_url(embedded_database_url(settings.home))
+
+
+def migration_database_url(settings: Settings) -> str:
+    """The schema owner's connection for `bo migrate`: `BO_MIGRATION_DATABASE_URL`, else
+    `BO_DATABASE_URL`, else the embedded server's superuser."""
+    for url in (settings.migration_database_url, settings.database_url):
+        if url is not None:
+            return url.get_secret_value()
     return embedded_database_url(settings.home)
+
+
+def app_role_url(admin_url: str, role: str = APP_LOGIN_ROLE) -> str:
+    """Make (once) a login role in `bo_app` and answer the same URL connecting as it.
+
+    For the embedded server and tests only, where the superuser is at hand and local
+    connections are trusted; production deployments create their own login role.
+    """
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("""
+            DO $$ BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bo_app') THEN
+                    CREATE ROLE bo_app NOLOGIN;
+                END IF;
+            END $$""")
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE bo_app").format(sql.Identifier(role)))
+    return make_conninfo(admin_url, user=role)
 
 
 def embedded_database_url(home: Path) -> str:

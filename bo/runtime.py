@@ -24,6 +24,7 @@ def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str 
         topics=settings.topics,
         batch_size=settings.ingest_batch_size,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        max_message_bytes=settings.max_message_bytes,
     ))
 
 

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.LOCAL
     database_url: SecretStr | None = None
+    migration_database_url: SecretStr | None = None
     home: Path = Path("./.bo")
     kafka_bootstrap_servers: str | None = None
     kafka_group_id: str = "bo-ingest"
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     project_batch_size: int = Field(default=2000, ge=1, le=100_000)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     cursor_secret: SecretStr | None = None
+    max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @property
     def topics(self) -> tuple[str, str]:

@@ -1,19 +1,21 @@
 """Appending to and reading the immutable log `bo.event_log`.
 
-Ordering. `position` comes from an identity sequence, and a sequence hands out numbers
-in the order transactions ask, not the order they commit: two appenders could commit
-positions 11 and 10 in that order, and a reader that had already read 11 would never
-see 10. Like eventsourcing's `PostgresRecorder._lock_table`, every append first takes
-`LOCK TABLE bo.event_log IN EXCLUSIVE MODE`: appenders are serialised (readers are not
-blocked, EXCLUSIVE does not conflict with the ACCESS SHARE of a SELECT), so each
-transaction gets all its positions and commits before the next one gets any. A reader
-that has read up to P therefore never later finds a newly committed row below P.
+Ordering. Every append first takes one transaction-scoped advisory lock, so appenders are
+serialised (readers are never blocked), and under it the appender reads the last
+position and hash and numbers its rows from there. Each transaction therefore gets all
+its positions and commits before the next one gets any, which is what eventsourcing's
+`PostgresRecorder._lock_table` achieves with `LOCK TABLE … IN EXCLUSIVE MODE`: a reader
+that has read up to P never later finds a newly committed row below P. (The advisory
+lock is used because LOCK TABLE in that mode needs UPDATE/DELETE/TRUNCATE privilege,
+which the app's role must not have on the log.)
 
-Exactly once. The consumer's next offsets live in `bo.ingest_offsets` and are written
-in the same transaction as the rows. Inside the lock, each record whose offset is below
-the stored next offset for its partition is dropped as a redelivery, so a batch that
-was committed to the database but not to Kafka is never appended twice, even when two
-consumers briefly own one partition during a rebalance.
+Exactly once. The next offsets (per topic-partition, or per backfill file) live in
+`bo.ingest_offsets` and are written in the same transaction as the rows. Inside the
+lock, each record below the stored next offset of its stream is dropped as a redelivery,
+so a batch committed to the database but not to Kafka is never appended twice, even when
+two consumers briefly own one partition during a rebalance.
+
+Tamper evidence. Each row's `row_hash` chains to the previous row's (eventstore/chain.py).
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from eventstore import sql
-from eventstore.records import LogRecord
+from eventstore.chain import ChainedContent, row_hash
+from eventstore.records import FileCoordinates, KafkaCoordinates, LogRecord
 
-PartitionKey = tuple[str, int]
+Stream = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,23 +50,24 @@ def append(
     """Append `records` and advance the group's offsets, atomically. Commits."""
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.LOCK_LOG)
-        stored = _next_offsets(cur, consumer_group, {r.coordinates.topic for r in records})
+        stored = _next_offsets(cur, consumer_group, {r.coordinates.stream[0] for r in records})
         fresh = _not_yet_logged(records, stored)
-        row = cur.execute(sql.APPEND_CLOCK).fetchone()
-        assert row is not None
-        ingested_at: datetime = row[0]
-        if fresh:
-            _copy(cur, fresh, ingested_at)
-            _advance(cur, consumer_group, fresh)
-        head = _head(cur)
-        if fresh:
-            cur.execute(sql.NOTIFY_APPENDED, {"head": head})
-    return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at if fresh else None)
+        head_row = cur.execute(sql.SELECT_CHAIN_HEAD).fetchone()
+        head, previous = (int(head_row[0]), bytes(head_row[1])) if head_row else (0, None)
+        if not fresh:
+            return AppendResult(0, len(records), head, None)
+        clock = cur.execute(sql.APPEND_CLOCK).fetchone()
+        assert clock is not None
+        ingested_at: datetime = clock[0]
+        head = _copy(cur, fresh, head, previous, ingested_at)
+        _advance(cur, consumer_group, fresh)
+        cur.execute(sql.NOTIFY_APPENDED, {"head": head})
+    return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at)
 
 
 def next_offsets(
     conn: psycopg.Connection[tuple[Any, ...]], consumer_group: str, topics: Iterable[str]
-) -> dict[PartitionKey, int]:
+) -> dict[Stream, int]:
     """Where the group resumes: the database's word, not Kafka's committed offsets."""
     with conn.cursor() as cur:
         offsets = _next_offsets(cur, consumer_group, set(topics))
@@ -74,53 +77,66 @@ def next_offsets(
 
 def head(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
     with conn.cursor() as cur:
-        return _head(cur)
+        row = cur.execute(sql.SELECT_HEAD).fetchone()
+        return int(row[0]) if row else 0
 
 
-def _pk(record: LogRecord) -> PartitionKey:
-    return (record.coordinates.topic, record.coordinates.partition)
-
-
-def _not_yet_logged(records: Sequence[LogRecord], stored: dict[PartitionKey, int]) -> list[LogRecord]:
+def _not_yet_logged(records: Sequence[LogRecord], stored: dict[Stream, int]) -> list[LogRecord]:
     """Records at or beyond the stored next offset, each offset once (the batch is in offset order)."""
     expected = dict(stored)
     fresh = []
     for record in records:
-        if record.coordinates.offset >= expected.get(_pk(record), 0):
+        stream = record.coordinates.stream
+        if record.coordinates.sequence >= expected.get(stream, 0):
             fresh.append(record)
-            expected[_pk(record)] = record.coordinates.offset + 1
+            expected[stream] = record.coordinates.sequence + 1
     return fresh
 
 
-def _next_offsets(
-    cur: psycopg.Cursor[tuple[Any, ...]], group: str, topics: set[str]
-) -> dict[PartitionKey, int]:
+def _next_offsets(cur: psycopg.Cursor[tuple[Any, ...]], group: str, topics: set[str]) -> dict[Stream, int]:
     cur.execute(sql.SELECT_NEXT_OFFSETS, {"group": group, "topics": sorted(topics)})
     return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}
 
 
-def _copy(cur: psycopg.Cursor[tuple[Any, ...]], records: Sequence[LogRecord], at: datetime) -> None:
+def _copy(cur: psycopg.Cursor[tuple[Any, ...]], records: Sequence[LogRecord], head: int,
+          previous: bytes | None, at: datetime) -> int:
+    """COPY the records as positions head+1…, each hashed onto the one before. Returns the new head."""
     with cur.copy(sql.COPY_EVENTS) as copy:
         for r in records:
-            c = r.coordinates
+            head += 1
+            content = chained_content(head, r, at)
+            previous = row_hash(previous, content)
             copy.write_row((
-                "kafka", c.topic, c.partition, c.offset, c.timestamp, r.raw_key, r.raw_value,
-                Jsonb(r.headers), r.value_size, at, r.event_id, r.event_type, r.schema_version,
-                r.entity_id, r.document, r.traceparent, r.correlation_id,
+                head, content.source, content.topic, content.partition, content.offset,
+                content.kafka_timestamp, content.source_file, content.source_line, r.raw_key,
+                r.raw_value, content.headers_json, r.value_size, r.value_sha256, r.oversized, at,
+                r.event_id, r.event_type, r.schema_version, r.entity_id, r.document, r.traceparent,
+                r.correlation_id, previous,
             ))
+    return head
+
+
+def chained_content(position: int, r: LogRecord, at: datetime) -> ChainedContent:
+    c = r.coordinates
+    kafka = c if isinstance(c, KafkaCoordinates) else None
+    dump = c if isinstance(c, FileCoordinates) else None
+    return ChainedContent(
+        position=position, source="kafka" if kafka else "backfill",
+        topic=kafka.topic if kafka else None, partition=kafka.partition if kafka else None,
+        offset=kafka.offset if kafka else None, kafka_timestamp=kafka.timestamp if kafka else None,
+        source_file=dump.file if dump else None, source_line=dump.line if dump else None,
+        raw_key=r.raw_key, raw_value=r.raw_value, headers_json=r.headers_json,
+        value_size=r.value_size, value_sha256=r.value_sha256, oversized=r.oversized, ingested_at=at,
+    )
 
 
 def _advance(cur: psycopg.Cursor[tuple[Any, ...]], group: str, records: Sequence[LogRecord]) -> None:
-    highest: dict[PartitionKey, int] = {}
+    highest: dict[Stream, int] = {}
     for r in records:
-        highest[_pk(r)] = max(highest.get(_pk(r), -1), r.coordinates.offset)
+        stream = r.coordinates.stream
+        highest[stream] = max(highest.get(stream, -1), r.coordinates.sequence)
     cur.executemany(
         sql.UPSERT_NEXT_OFFSET,
         [{"group": group, "topic": t, "partition": p, "next_offset": o + 1}
          for (t, p), o in sorted(highest.items())],
     )
-
-
-def _head(cur: psycopg.Cursor[tuple[Any, ...]]) -> int:
-    row = cur.execute(sql.SELECT_HEAD).fetchone()
-    return int(row[0]) if row else 0

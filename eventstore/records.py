@@ -1,7 +1,8 @@
-"""The values that cross from ingest into the log: one `LogRecord` per message or dump line."""
+"""The values that cross from ingest (or backfill) into the log: one `LogRecord` per message or dump line."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,34 @@ class KafkaCoordinates:
     offset: int
     timestamp: datetime | None
 
+    @property
+    def stream(self) -> tuple[str, int]:
+        """The fencing key: progress is stored per topic-partition."""
+        return (self.topic, self.partition)
+
+    @property
+    def sequence(self) -> int:
+        return self.offset
+
+
+@dataclass(frozen=True, slots=True)
+class FileCoordinates:
+    """A line of a backfill dump. `file` is the dump's identity (name and content digest)."""
+
+    file: str
+    line: int
+
+    @property
+    def stream(self) -> tuple[str, int]:
+        return (self.file, 0)
+
+    @property
+    def sequence(self) -> int:
+        return self.line
+
+
+Coordinates = KafkaCoordinates | FileCoordinates
+
 
 @dataclass(frozen=True, slots=True)
 class LogRecord:
@@ -20,9 +49,11 @@ class LogRecord:
 
     `raw_key`, `raw_value` and `headers` are kept byte for byte; the readable fields
     are conveniences for indexes and queries and are None when they cannot be read.
+    A value over the size limit is a stub: `raw_value` is None, `oversized` is set and
+    `value_size` and `value_sha256` describe what arrived.
     """
 
-    coordinates: KafkaCoordinates
+    coordinates: Coordinates
     raw_key: bytes | None
     raw_value: bytes | None
     headers: list[dict[str, str | None]]
@@ -33,7 +64,11 @@ class LogRecord:
     document: str | None
     traceparent: str | None
     correlation_id: str | None
+    value_size: int = 0
+    value_sha256: bytes | None = None
+    oversized: bool = False
 
     @property
-    def value_size(self) -> int:
-        return len(self.raw_value) if self.raw_value is not None else 0
+    def headers_json(self) -> str:
+        """The exact JSON text stored (and hashed) for the headers."""
+        return json.dumps(self.headers, separators=(",", ":"), ensure_ascii=False)

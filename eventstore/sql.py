@@ -1,12 +1,16 @@
-"""Named SQL statements for the event log and the consumer offsets. Values are always parameters."""
+"""Named SQL statements for the event log and the stored progress. Values are always parameters."""
 
 from __future__ import annotations
 
-# Serialise appenders so that positions are issued in commit order: see eventstore/log.py.
-LOCK_LOG = "LOCK TABLE bo.event_log IN EXCLUSIVE MODE"
+# Serialise appenders (see eventstore/log.py). An advisory lock rather than LOCK TABLE:
+# LOCK TABLE … IN EXCLUSIVE MODE needs UPDATE, DELETE or TRUNCATE privilege on the table,
+# which the application's role must never have on the log.
+LOCK_LOG = "SELECT pg_advisory_xact_lock(7165135402856769377)"  # 'bo.event_log', as a bigint
 
 # Taken after the lock, so that ingested_at never decreases as position increases.
 APPEND_CLOCK = "SELECT clock_timestamp()"
+
+SELECT_CHAIN_HEAD = "SELECT position, row_hash FROM bo.event_log ORDER BY position DESC LIMIT 1"
 
 SELECT_NEXT_OFFSETS = """
     SELECT topic, "partition", next_offset
@@ -15,12 +19,14 @@ SELECT_NEXT_OFFSETS = """
 """
 
 COPY_EVENTS = """
-    COPY bo.event_log (source, topic, "partition", "offset", kafka_timestamp, raw_key, raw_value,
-                       headers, value_size, ingested_at, event_id, event_type, schema_version,
-                       entity_id, document, traceparent, correlation_id)
+    COPY bo.event_log (position, source, topic, "partition", "offset", kafka_timestamp,
+                       source_file, source_line, raw_key, raw_value, headers, value_size,
+                       value_sha256, oversized, ingested_at, event_id, event_type, schema_version,
+                       entity_id, document, traceparent, correlation_id, row_hash)
     FROM STDIN
 """
 
+# `topic` holds the stream: a Kafka topic, or a backfill file's identity (partition 0).
 UPSERT_NEXT_OFFSET = """
     INSERT INTO bo.ingest_offsets AS o (consumer_group, topic, "partition", next_offset)
     VALUES (%(group)s, %(topic)s, %(partition)s, %(next_offset)s)
@@ -33,4 +39,14 @@ NOTIFY_APPENDED = "SELECT pg_notify('bo_event_log', %(head)s::text)"
 
 SELECT_HEAD = "SELECT coalesce(max(position), 0) FROM bo.event_log"
 
-SELECT_COUNT = "SELECT count(*) FROM bo.event_log"
+# Everything `bo log verify` re-derives, in log order.
+SELECT_FOR_VERIFY = """
+    SELECT position, source, topic, "partition", "offset", kafka_timestamp, source_file,
+           source_line, raw_key, raw_value, headers::text AS headers_json, value_size,
+           value_sha256, oversized, ingested_at, event_id, event_type, schema_version,
+           entity_id, row_hash
+      FROM bo.event_log
+     WHERE position > %(after)s
+     ORDER BY position
+     LIMIT %(limit)s
+"""

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bo.embedded import DevBroker, embedded_database_url
+from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,12 +65,18 @@ def empty_database_url(pg_base_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def database_url(pg_base_url: str) -> Iterator[str]:
-    """A fresh database per test module, schema built by the real Alembic migrations."""
+def admin_database_url(pg_base_url: str) -> Iterator[str]:
+    """A fresh database per test module, schema built by the real Alembic migrations (superuser)."""
     url = _create_database(pg_base_url)
     upgrade(url)
     yield url
     _drop_database(pg_base_url, url)
+
+
+@pytest.fixture(scope="module")
+def database_url(admin_database_url: str) -> str:
+    """The same database as the application's role sees it: it may append to the log, never change it."""
+    return app_role_url(admin_database_url, role="bo_app_test")
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from eventstore import db
 from eventstore import log as event_log
 from eventstore.errors import BrokerError, DatabaseUnavailableError
-from eventstore.ingest.decode import decode
+from eventstore.ingest.decode import DEFAULT_MAX_VALUE_BYTES, decode
 from eventstore.records import KafkaCoordinates, LogRecord
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ class IngestConfig:
     batch_size: int = 2000
     session_timeout_ms: int = 10_000
     poll_timeout_s: float = 0.5
+    max_message_bytes: int = DEFAULT_MAX_VALUE_BYTES
 
 
 @dataclass
@@ -115,7 +116,7 @@ class IngestConsumer:
                 logger.log(logging.INFO if quiet else logging.WARNING, "kafka error",
                            extra={"error": str(error)})
                 continue
-            records.append(_to_record(message))
+            records.append(_to_record(message, self.config.max_message_bytes))
         return records
 
     def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
@@ -138,8 +139,8 @@ class IngestConsumer:
         """Convenience only (lag tools): progress that counts is already in the database."""
         highest: dict[tuple[str, int], int] = {}
         for r in records:
-            key = (r.coordinates.topic, r.coordinates.partition)
-            highest[key] = max(highest.get(key, -1), r.coordinates.offset)
+            key = r.coordinates.stream
+            highest[key] = max(highest.get(key, -1), r.coordinates.sequence)
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
@@ -194,13 +195,14 @@ def _refuse_if_beyond_end(consumer: Consumer, partition: TopicPartition) -> None
         )
 
 
-def _to_record(message: Message) -> LogRecord:
+def _to_record(message: Message, max_value_bytes: int) -> LogRecord:
     ts_type, ts_ms = message.timestamp()
     timestamp = datetime.fromtimestamp(ts_ms / 1000, UTC) if ts_type and ts_ms >= 0 else None
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None
     coordinates = KafkaCoordinates(topic=topic, partition=partition, offset=offset, timestamp=timestamp)
-    return decode(coordinates, _bytes(message.key()), _bytes(message.value()), _headers(message))
+    return decode(coordinates, _bytes(message.key()), _bytes(message.value()), _headers(message),
+                  max_value_bytes=max_value_bytes)
 
 
 def _bytes(value: str | bytes | None) -> bytes | None:

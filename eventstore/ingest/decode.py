@@ -8,24 +8,32 @@ on the way (the raw bytes stay the source of truth in any case).
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from eventstore import jsontext
-from eventstore.records import KafkaCoordinates, LogRecord
+from eventstore.records import Coordinates, LogRecord
 
 ENTITY_ID_FIELD = {"LedgerEntryUpserted": "tx_id", "PaymentOrderUpserted": "order_id"}
 _MAX_ID = 256
 
 
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+
+
 def decode(
-    coordinates: KafkaCoordinates,
+    coordinates: Coordinates,
     key: bytes | None,
     value: bytes | None,
     headers: Sequence[tuple[str, bytes | None]] | None,
+    *,
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
 ) -> LogRecord:
-    document, document_text = _parse_object(value)
     text_headers = [_header(name, raw) for name, raw in headers or ()]
+    if value is not None and len(value) > max_value_bytes:
+        return _stub(coordinates, key, value, text_headers)
+    document, document_text = _parse_object(value)
     event_type = _short_str(document.get("event_type")) if document else None
     return LogRecord(
         coordinates=coordinates,
@@ -39,6 +47,19 @@ def decode(
         document=document_text,
         traceparent=_header_value(text_headers, "traceparent"),
         correlation_id=_header_value(text_headers, "x-correlation-id"),
+        value_size=len(value) if value is not None else 0,
+    )
+
+
+def _stub(coordinates: Coordinates, key: bytes | None, value: bytes,
+          headers: list[dict[str, str | None]]) -> LogRecord:
+    """A value over the limit: logged with its size and SHA-256, never silently dropped."""
+    return LogRecord(
+        coordinates=coordinates, raw_key=key, raw_value=None, headers=headers,
+        event_id=None, event_type=None, schema_version=None, entity_id=_key_text(key),
+        document=None, traceparent=_header_value(headers, "traceparent"),
+        correlation_id=_header_value(headers, "x-correlation-id"),
+        value_size=len(value), value_sha256=hashlib.sha256(value).digest(), oversized=True,
     )
 
 

@@ -73,14 +73,14 @@ def test_unknown_route_is_a_problem_too(client: falcon.testing.TestClient) -> No
 
 
 def test_readiness_fails_when_migrations_are_not_current(client: falcon.testing.TestClient,
-                                                         database_url: str) -> None:
+                                                         admin_database_url: str) -> None:
     assert client.simulate_get("/readyz").status_code == 200
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(admin_database_url) as conn:
         conn.execute("UPDATE alembic_version SET version_num = 'stale'")
     try:
         result = client.simulate_get("/readyz")
         assert result.status_code == 503
         assert "stale" in result.json["detail"]
     finally:
-        with psycopg.connect(database_url) as conn:
+        with psycopg.connect(admin_database_url) as conn:
             conn.execute("UPDATE alembic_version SET version_num = %s", (head_revision(),))

@@ -28,8 +28,8 @@ def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     assert row is not None and row[0] == head_revision()
 
 
-def test_stable_names_are_views_over_the_active_version(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
+def test_stable_names_are_views_over_the_active_version(admin_database_url: str) -> None:
+    with psycopg.connect(admin_database_url) as conn:
         views = dict(conn.execute(
             "SELECT table_name, view_definition FROM information_schema.views WHERE table_schema = 'bo'"
         ).fetchall())

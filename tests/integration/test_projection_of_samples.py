@@ -145,9 +145,9 @@ def reset_projections(url: str) -> None:
         conn.execute("DELETE FROM bo.projection_tracking WHERE application_name <> '__migration__'")
 
 
-def test_rebuilding_with_any_batch_size_gives_identical_tables(projected: str) -> None:
+def test_rebuilding_with_any_batch_size_gives_identical_tables(projected: str, admin_database_url: str) -> None:
     before = checksum(projected)
-    reset_projections(projected)
+    reset_projections(admin_database_url)
     assert checksum(projected) != before
     small = runner(projected, batch_size=1)
     while any(small.run_batch(p).read for p in small.projectors):

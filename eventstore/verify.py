@@ -1,0 +1,118 @@
+"""`bo log verify`: re-derive the hash chain and the readable columns, and check immutability.
+
+Reads the whole log in position order. The first row whose stored `row_hash` is not the
+SHA-256 of its content and the previous row's stored hash is reported: an edited,
+inserted or deleted row (or reordered rows) shows there. Readable columns (event_id,
+event_type, schema_version, entity_id, trace headers) are re-decoded from the raw bytes,
+so editing them is caught too. Immutability: the append-only triggers must be enabled and
+the app's role `bo_app` must hold no UPDATE, DELETE or TRUNCATE on the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from eventstore import sql
+from eventstore.chain import ChainedContent, row_hash
+from eventstore.ingest.decode import decode
+from eventstore.records import KafkaCoordinates
+
+DERIVED = ("event_id", "event_type", "schema_version", "entity_id")
+
+SELECT_TRIGGERS = """
+    SELECT tgname FROM pg_trigger
+     WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled <> 'D'
+       AND tgname IN ('event_log_append_only', 'event_log_no_truncate')
+"""
+SELECT_APP_PRIVILEGES = """
+    SELECT privilege FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
+     WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = 'bo_app')
+       AND has_table_privilege('bo_app', 'bo.event_log', privilege)
+"""
+
+
+@dataclass
+class VerifyReport:
+    rows: int = 0
+    head: int = 0
+    broken_position: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(conn: psycopg.Connection[Any], *, batch: int = 5000,
+           progress: Callable[[int], None] | None = None) -> VerifyReport:
+    report = VerifyReport()
+    _check_immutability(conn, report)
+    previous: bytes | None = None
+    after = 0
+    with conn.cursor(row_factory=dict_row) as cur:
+        while True:
+            rows = cur.execute(sql.SELECT_FOR_VERIFY, {"after": after, "limit": batch}).fetchall()
+            for row in rows:
+                problem = _check_row(previous, row)
+                if problem and report.broken_position is None:
+                    report.broken_position = row["position"]
+                    report.problems.append(f"position {row['position']}: {problem}")
+                previous = bytes(row["row_hash"])
+            report.rows += len(rows)
+            if progress:
+                progress(len(rows))
+            if len(rows) < batch:
+                break
+            after = rows[-1]["position"]
+    report.head = after if not rows else rows[-1]["position"]
+    return report
+
+
+def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
+    enabled = {r[0] for r in conn.execute(SELECT_TRIGGERS).fetchall()}
+    for trigger in ("event_log_append_only", "event_log_no_truncate"):
+        if trigger not in enabled:
+            report.problems.append(f"trigger {trigger} is missing or disabled")
+    for (privilege,) in conn.execute(SELECT_APP_PRIVILEGES).fetchall():
+        report.problems.append(f"role bo_app holds {privilege} on bo.event_log")
+
+
+def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:
+    content = ChainedContent(
+        position=row["position"], source=row["source"], topic=row["topic"], partition=row["partition"],
+        offset=row["offset"], kafka_timestamp=row["kafka_timestamp"], source_file=row["source_file"],
+        source_line=row["source_line"], raw_key=_bytes(row["raw_key"]), raw_value=_bytes(row["raw_value"]),
+        headers_json=row["headers_json"], value_size=row["value_size"],
+        value_sha256=_bytes(row["value_sha256"]), oversized=row["oversized"], ingested_at=row["ingested_at"],
+    )
+    if row_hash(previous, content) != bytes(row["row_hash"]):
+        return "row_hash does not match the row's content and the previous row's hash (edited, inserted or deleted)"
+    if row["oversized"]:
+        return None
+    decoded = decode(KafkaCoordinates("-", 0, 0, None), content.raw_key, content.raw_value,
+                     _headers(row["headers_json"]), max_value_bytes=2**62)
+    for name in DERIVED:
+        if getattr(decoded, name) != row[name]:
+            return f"{name} {row[name]!r} is not what the raw value says ({getattr(decoded, name)!r})"
+    return None
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _headers(headers_json: str) -> list[tuple[str, bytes | None]]:
+    out: list[tuple[str, bytes | None]] = []
+    for h in json.loads(headers_json):
+        if "value_b64" in h:
+            out.append((h["key"], base64.b64decode(h["value_b64"])))
+        else:
+            out.append((h["key"], None if h["value"] is None else h["value"].encode("utf-8")))
+    return out
