@@ -115,7 +115,10 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     consumer = ingest_consumer(settings, database_url(settings), _require_bootstrap(settings))
     stats = consumer.run(stop_on_signals())
-    log.info("ingest stopped", extra={"appended": stats.appended, "redelivered": stats.redelivered})
+    log.info("ingest stopped", extra={
+        "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
+        "batch_ms_p50": stats.percentile_ms(0.50), "batch_ms_p95": stats.percentile_ms(0.95),
+        "batch_ms_p99": stats.percentile_ms(0.99)})
     return 0
 
 

@@ -1,27 +1,38 @@
 """The log's hash chain: each row's SHA-256 over the previous row's hash and its own content.
 
-The canonical encoding is the one `bo.event_log_row_hash()` computes in SQL (migration
-0002): every field in a fixed order as 0x00 (absent) or 0x01, a 4-byte big-endian length
-and the bytes; integers as 8-byte big-endian; times as microseconds since the Unix epoch;
-text as UTF-8; headers as the exact JSON text stored. Editing, deleting, inserting or
-reordering any row changes every hash after it.
+    content_digest = SHA-256(source, topic, partition, offset, kafka_timestamp, source_file,
+                             source_line, raw_key, raw_value, headers, value_size,
+                             value_sha256, oversized)
+    row_hash       = SHA-256(previous row_hash, position, ingested_at, content_digest)
+
+Every field is encoded as 0x00 (absent) or 0x01, a 4-byte big-endian length and the
+bytes; integers as 8-byte big-endian; times as microseconds since the Unix epoch; text as
+UTF-8; headers as the exact JSON text stored. `bo.event_log_row_hash()` (migration 0002)
+computes the same in SQL. Editing, deleting, inserting or reordering any row changes
+every hash after it. The two steps let the appender digest a batch's content before it
+takes the log lock, and chain it under the lock with one small hash per row.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_ABSENT = b"\x00"
+_INT_PREFIX = b"\x01\x00\x00\x00\x08"
+_PACK_INT = struct.Struct(">q").pack
+_PACK_LEN = struct.Struct(">I").pack
+_TRUE, _FALSE = b"\x01\x00\x00\x00\x01\x01", b"\x01\x00\x00\x00\x01\x00"
 
 
 @dataclass(frozen=True, slots=True)
 class ChainedContent:
-    """The hashed content of one log row (derived columns are checked separately)."""
+    """The content of one log row that `content_digest` covers (derived columns are checked separately)."""
 
-    position: int
     source: str
     topic: str | None
     partition: int | None
@@ -35,43 +46,42 @@ class ChainedContent:
     value_size: int
     value_sha256: bytes | None
     oversized: bool
-    ingested_at: datetime
 
 
-def row_hash(previous: bytes | None, row: ChainedContent) -> bytes:
-    digest = hashlib.sha256()
-    for part in (
-        previous,
-        _int(row.position),
-        _text(row.source),
-        _text(row.topic),
-        _int(row.partition),
-        _int(row.offset),
-        _time(row.kafka_timestamp),
-        _text(row.source_file),
-        _int(row.source_line),
-        row.raw_key,
-        row.raw_value,
-        _text(row.headers_json),
-        _int(row.value_size),
-        row.value_sha256,
-        b"\x01" if row.oversized else b"\x00",
-        _time(row.ingested_at),
-    ):
-        if part is None:
-            digest.update(b"\x00")
-        else:
-            digest.update(b"\x01" + len(part).to_bytes(4, "big") + part)
-    return digest.digest()
+def content_digest(row: ChainedContent) -> bytes:
+    return hashlib.sha256(b"".join((
+        text_field(row.source),
+        text_field(row.topic),
+        int_field(row.partition),
+        int_field(row.offset),
+        time_field(row.kafka_timestamp),
+        text_field(row.source_file),
+        int_field(row.source_line),
+        field(row.raw_key),
+        field(row.raw_value),
+        text_field(row.headers_json),
+        int_field(row.value_size),
+        field(row.value_sha256),
+        _TRUE if row.oversized else _FALSE,
+    ))).digest()
 
 
-def _int(value: int | None) -> bytes | None:
-    return None if value is None else value.to_bytes(8, "big", signed=True)
+def row_hash(previous: bytes | None, position: int, ingested_at_field: bytes, digest: bytes) -> bytes:
+    """Chain one row; `ingested_at_field` is `time_field(ingested_at)` (one per batch)."""
+    return hashlib.sha256(field(previous) + int_field(position) + ingested_at_field + digest).digest()
 
 
-def _text(value: str | None) -> bytes | None:
-    return None if value is None else value.encode("utf-8")
+def field(part: bytes | None) -> bytes:
+    return _ABSENT if part is None else b"\x01" + _PACK_LEN(len(part)) + part
 
 
-def _time(value: datetime | None) -> bytes | None:
-    return None if value is None else _int((value - EPOCH) // _MICROSECOND)
+def int_field(value: int | None) -> bytes:
+    return _ABSENT if value is None else _INT_PREFIX + _PACK_INT(value)
+
+
+def text_field(value: str | None) -> bytes:
+    return _ABSENT if value is None else field(value.encode("utf-8"))
+
+
+def time_field(value: datetime | None) -> bytes:
+    return _ABSENT if value is None else int_field((value - EPOCH) // _MICROSECOND)

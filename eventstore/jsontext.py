@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 _SUSPECT_ESCAPE = re.compile(r"\\u(0000|[dD][89a-fA-F])")
 # PostgreSQL numeric: at most 131072 digits before the point and 16383 after.
 _MAX_ADJUSTED_EXPONENT = 131_071
@@ -25,6 +27,40 @@ _MIN_EXPONENT = -16_383
 class ParsedJson:
     value: Any
     storable_as_jsonb: bool
+
+
+# orjson refuses what is not JSON and numbers too large for a double, but reads 1e-20000
+# as 0.0, and PostgreSQL numeric holds at most 16383 fractional digits: a 5-digit negative
+# exponent, or a value long enough to hold such a fraction, takes the exact path.
+_LONG_ENOUGH_FOR_AN_UNUSUAL_FRACTION = 16_000
+
+
+def _maybe_beyond_numeric(value: bytes) -> bool:
+    if len(value) > _LONG_ENOUGH_FOR_AN_UNUSUAL_FRACTION:
+        return True
+    for marker in (b"e-", b"E-"):
+        at = value.find(marker)
+        while at != -1:
+            if value[at - 1:at].isdigit() and value[at + 2:at + 7].isdigit() and len(value[at + 2:at + 7]) == 5:
+                return True
+            at = value.find(marker, at + 2)
+    return False
+
+
+def parse_bytes(value: bytes) -> ParsedJson:
+    """`parse` for raw message bytes, with orjson's fast path for ordinary messages.
+
+    Only for reading fields: numbers may come back as floats. Exact numbers (money)
+    come from `parse`.
+    """
+    if not _maybe_beyond_numeric(value):
+        try:
+            fast = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            pass  # the exact path below says why (or accepts what orjson would not)
+        else:
+            return ParsedJson(fast, storable_as_jsonb=b"\\u0000" not in value)
+    return parse(value.decode("utf-8"))
 
 
 def parse(text: str) -> ParsedJson:

@@ -26,9 +26,10 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from eventstore import sql
-from eventstore.chain import ChainedContent, row_hash
+from eventstore import chain, sql
+from eventstore.chain import ChainedContent
 from eventstore.records import FileCoordinates, KafkaCoordinates, LogRecord
 
 Stream = tuple[str, int]
@@ -48,10 +49,11 @@ def append(
     records: Sequence[LogRecord],
 ) -> AppendResult:
     """Append `records` and advance the group's offsets, atomically. Commits."""
+    prepared = [_prepare(r) for r in records]  # content digested before the lock is taken
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.LOCK_LOG)
         stored = _next_offsets(cur, consumer_group, {r.coordinates.stream[0] for r in records})
-        fresh = _not_yet_logged(records, stored)
+        fresh = _not_yet_logged(prepared, stored)
         head_row = cur.execute(sql.SELECT_CHAIN_HEAD).fetchone()
         head, previous = (int(head_row[0]), bytes(head_row[1])) if head_row else (0, None)
         if not fresh:
@@ -60,7 +62,7 @@ def append(
         assert clock is not None
         ingested_at: datetime = clock[0]
         head = _copy(cur, fresh, head, previous, ingested_at)
-        _advance(cur, consumer_group, fresh)
+        _advance(cur, consumer_group, [p.record for p in fresh])
         cur.execute(sql.NOTIFY_APPENDED, {"head": head})
     return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at)
 
@@ -81,15 +83,27 @@ def head(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
         return int(row[0]) if row else 0
 
 
-def _not_yet_logged(records: Sequence[LogRecord], stored: dict[Stream, int]) -> list[LogRecord]:
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    record: LogRecord
+    content: ChainedContent
+    digest: bytes
+
+
+def _prepare(record: LogRecord) -> _Prepared:
+    content = chained_content(record)
+    return _Prepared(record, content, chain.content_digest(content))
+
+
+def _not_yet_logged(records: Sequence[_Prepared], stored: dict[Stream, int]) -> list[_Prepared]:
     """Records at or beyond the stored next offset, each offset once (the batch is in offset order)."""
     expected = dict(stored)
     fresh = []
-    for record in records:
-        stream = record.coordinates.stream
-        if record.coordinates.sequence >= expected.get(stream, 0):
-            fresh.append(record)
-            expected[stream] = record.coordinates.sequence + 1
+    for prepared in records:
+        coordinates = prepared.record.coordinates
+        if coordinates.sequence >= expected.get(coordinates.stream, 0):
+            fresh.append(prepared)
+            expected[coordinates.stream] = coordinates.sequence + 1
     return fresh
 
 
@@ -98,35 +112,45 @@ def _next_offsets(cur: psycopg.Cursor[tuple[Any, ...]], group: str, topics: set[
     return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}
 
 
-def _copy(cur: psycopg.Cursor[tuple[Any, ...]], records: Sequence[LogRecord], head: int,
+def _copy(cur: psycopg.Cursor[tuple[Any, ...]], rows: Sequence[_Prepared], head: int,
           previous: bytes | None, at: datetime) -> int:
-    """COPY the records as positions head+1…, each hashed onto the one before. Returns the new head."""
+    """COPY the rows as positions head+1…, each chained onto the one before. Returns the new head.
+
+    This runs under the log lock: only the small chaining hash and the binary COPY are here.
+    """
+    at_field = chain.time_field(at)
     with cur.copy(sql.COPY_EVENTS) as copy:
-        for r in records:
+        copy.set_types(sql.COPY_EVENTS_TYPES)
+        for p in rows:
             head += 1
-            content = chained_content(head, r, at)
-            previous = row_hash(previous, content)
+            previous = chain.row_hash(previous, head, at_field, p.digest)
+            r, c = p.record, p.content
             copy.write_row((
-                head, content.source, content.topic, content.partition, content.offset,
-                content.kafka_timestamp, content.source_file, content.source_line, r.raw_key,
-                r.raw_value, content.headers_json, r.value_size, r.value_sha256, r.oversized, at,
-                r.event_id, r.event_type, r.schema_version, r.entity_id, r.document, r.traceparent,
-                r.correlation_id, previous,
+                head, c.source, c.topic, c.partition, c.offset, c.kafka_timestamp, c.source_file,
+                c.source_line, r.raw_key, r.raw_value, c.headers_json, r.value_size, r.value_sha256,
+                r.oversized, at, r.event_id, r.event_type, r.schema_version, r.entity_id,
+                None if r.document is None else Jsonb(r.document, dumps=_as_is),
+                r.traceparent, r.correlation_id, previous,
             ))
     return head
 
 
-def chained_content(position: int, r: LogRecord, at: datetime) -> ChainedContent:
+def _as_is(text: str) -> str:
+    """The document is already JSON text (checked at decode): send it unchanged."""
+    return text
+
+
+def chained_content(r: LogRecord) -> ChainedContent:
     c = r.coordinates
     kafka = c if isinstance(c, KafkaCoordinates) else None
     dump = c if isinstance(c, FileCoordinates) else None
     return ChainedContent(
-        position=position, source="kafka" if kafka else "backfill",
+        source="kafka" if kafka else "backfill",
         topic=kafka.topic if kafka else None, partition=kafka.partition if kafka else None,
         offset=kafka.offset if kafka else None, kafka_timestamp=kafka.timestamp if kafka else None,
         source_file=dump.file if dump else None, source_line=dump.line if dump else None,
         raw_key=r.raw_key, raw_value=r.raw_value, headers_json=r.headers_json,
-        value_size=r.value_size, value_sha256=r.value_sha256, oversized=r.oversized, ingested_at=at,
+        value_size=r.value_size, value_sha256=r.value_sha256, oversized=r.oversized,
     )
 
 

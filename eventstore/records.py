@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
+
+import orjson
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,8 @@ class LogRecord:
     value_size: int = 0
     value_sha256: bytes | None = None
     oversized: bool = False
+    headers_json: str = "[]"  # the exact JSON text stored (and hashed) for `headers`
 
-    @property
-    def headers_json(self) -> str:
-        """The exact JSON text stored (and hashed) for the headers."""
-        return json.dumps(self.headers, separators=(",", ":"), ensure_ascii=False)
+
+def headers_json(headers: list[dict[str, str | None]]) -> str:
+    return orjson.dumps(headers).decode("utf-8") if headers else "[]"

@@ -23,8 +23,14 @@ COPY_EVENTS = """
                        source_file, source_line, raw_key, raw_value, headers, value_size,
                        value_sha256, oversized, ingested_at, event_id, event_type, schema_version,
                        entity_id, document, traceparent, correlation_id, row_hash)
-    FROM STDIN
+    FROM STDIN (FORMAT BINARY)
 """
+# Binary COPY: `headers` (json) goes as text, whose binary form json accepts as is; `document`
+# (jsonb) goes through psycopg's Jsonb wrapper with the message's own text (see log._copy).
+COPY_EVENTS_TYPES = (
+    "int8", "text", "text", "int4", "int8", "timestamptz", "text", "int8", "bytea", "bytea", "text", "int4",
+    "bytea", "bool", "timestamptz", "text", "text", "int4", "text", "jsonb", "text", "text", "bytea",
+)
 
 # `topic` holds the stream: a Kafka topic, or a backfill file's identity (partition 0).
 UPSERT_NEXT_OFFSET = """

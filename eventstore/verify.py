@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from eventstore import sql
-from eventstore.chain import ChainedContent, row_hash
+from eventstore.chain import ChainedContent, content_digest, row_hash, time_field
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
 
@@ -86,13 +86,14 @@ def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> 
 
 def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:
     content = ChainedContent(
-        position=row["position"], source=row["source"], topic=row["topic"], partition=row["partition"],
+        source=row["source"], topic=row["topic"], partition=row["partition"],
         offset=row["offset"], kafka_timestamp=row["kafka_timestamp"], source_file=row["source_file"],
         source_line=row["source_line"], raw_key=_bytes(row["raw_key"]), raw_value=_bytes(row["raw_value"]),
         headers_json=row["headers_json"], value_size=row["value_size"],
-        value_sha256=_bytes(row["value_sha256"]), oversized=row["oversized"], ingested_at=row["ingested_at"],
+        value_sha256=_bytes(row["value_sha256"]), oversized=row["oversized"],
     )
-    if row_hash(previous, content) != bytes(row["row_hash"]):
+    expected = row_hash(previous, row["position"], time_field(row["ingested_at"]), content_digest(content))
+    if expected != bytes(row["row_hash"]):
         return "row_hash does not match the row's content and the previous row's hash (edited, inserted or deleted)"
     if row["oversized"]:
         return None

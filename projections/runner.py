@@ -132,7 +132,7 @@ class ProjectionRunner:
     def _project(self, cur: DictCursor, projector: Projector, rows: Sequence[Mapping[str, Any]]
                  ) -> dict[int, str]:
         verdicts: list[tuple[Mapping[str, Any], ValidEvent | Rejection]] = [
-            (row, classify(row["raw_value"])) for row in rows if self._takes(projector, row)
+            (row, _judge(row)) for row in rows if self._takes(projector, row)
         ]
         fates: dict[int, str] = {}
         rejections: dict[int, Rejection] = {}
@@ -232,6 +232,13 @@ class ProjectionRunner:
             ])
         logger.debug("batch projected", extra={"projector": projector.tracking_name(),
                                                "fates": len(fates)})
+
+
+def _judge(row: Mapping[str, Any]) -> ValidEvent | Rejection:
+    if row["oversized"]:
+        return Rejection("INVALID_JSON", f"(root): the value ({row['value_size']} bytes) was over the size limit;"
+                                         " the log keeps its size and SHA-256, not its content")
+    return classify(row["raw_value"])
 
 
 def _event_id(verdict: ValidEvent | Rejection) -> str | None:

@@ -8,7 +8,7 @@ from psycopg import sql
 LOCK_PROJECTOR = "SELECT pg_advisory_xact_lock(hashtext(%(name)s))"
 
 SELECT_LOG_AFTER = """
-    SELECT position, ingested_at, source, topic, event_type, raw_value
+    SELECT position, ingested_at, source, topic, event_type, raw_value, oversized, value_size
       FROM bo.event_log
      WHERE position > %(after)s
      ORDER BY position

@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,14 @@ class IngestStats:
     appended: int = 0
     redelivered: int = 0
     batches: int = 0
+    # Append-transaction times of the most recent batches, for percentiles in logs and benchmarks.
+    batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def percentile_ms(self, share: float) -> float:
+        if not self.batch_ms:
+            return 0.0
+        ordered = sorted(self.batch_ms)
+        return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2)
 
 
 def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
@@ -128,7 +137,9 @@ class IngestConsumer:
                 self._drop_connection()
                 raise
 
+        started = time.perf_counter()
         result = db.with_retries(attempt, what="append batch", stop=stop)
+        self.stats.batch_ms.append((time.perf_counter() - started) * 1000)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered
         self.stats.batches += 1

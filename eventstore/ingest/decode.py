@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventstore import jsontext
-from eventstore.records import Coordinates, LogRecord
+from eventstore.records import Coordinates, LogRecord, headers_json
 
 ENTITY_ID_FIELD = {"LedgerEntryUpserted": "tx_id", "PaymentOrderUpserted": "order_id"}
 _MAX_ID = 256
@@ -48,6 +48,7 @@ def decode(
         traceparent=_header_value(text_headers, "traceparent"),
         correlation_id=_header_value(text_headers, "x-correlation-id"),
         value_size=len(value) if value is not None else 0,
+        headers_json=headers_json(text_headers),
     )
 
 
@@ -60,6 +61,7 @@ def _stub(coordinates: Coordinates, key: bytes | None, value: bytes,
         document=None, traceparent=_header_value(headers, "traceparent"),
         correlation_id=_header_value(headers, "x-correlation-id"),
         value_size=len(value), value_sha256=hashlib.sha256(value).digest(), oversized=True,
+        headers_json=headers_json(headers),
     )
 
 
@@ -68,13 +70,12 @@ def _parse_object(value: bytes | None) -> tuple[dict[str, Any] | None, str | Non
     if value is None:
         return None, None
     try:
-        text = value.decode("utf-8")
-        parsed = jsontext.parse(text)
+        parsed = jsontext.parse_bytes(value)
     except (UnicodeDecodeError, ValueError):
         return None, None
     if not isinstance(parsed.value, dict):
         return None, None
-    return parsed.value, text if parsed.storable_as_jsonb else None
+    return parsed.value, value.decode("utf-8") if parsed.storable_as_jsonb else None
 
 
 def _entity_id(document: dict[str, Any] | None, event_type: str | None) -> str | None:

