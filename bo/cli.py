@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd.add_argument("file", type=Path, help="JSON Lines file of {topic, key, value, headers}")
     command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
     command("project", _project, "run the active and building projector versions until stopped")
+    backfill_cmd = command("backfill", _backfill, "append a dump (JSON Lines or CSV) to the log")
+    backfill_cmd.add_argument("file", type=Path, help="a .jsonl file of envelopes, or a .csv with a header row")
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
@@ -128,6 +130,26 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
     runner.run(stop_on_signals(), url)
     datastore.close()
+    return 0
+
+
+def _backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+    from replay.backfill import backfill
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"bo: {path} is not a file", file=sys.stderr)
+        return 2
+    with connect(database_url(settings)) as conn, Progress("backfill (bytes)", path.stat().st_size) as progress:
+        report = backfill(conn, path, batch_size=settings.ingest_batch_size, progress=progress.advance)
+    print(f"backfill of {report.file_identity}: {report.lines} lines, {report.appended} appended, "
+          f"{report.already_logged} already in the log")
+    if report.bad_line_count:
+        shown = ", ".join(map(str, report.bad_lines[:50]))
+        more = "" if report.bad_line_count <= 50 else f" and {report.bad_line_count - 50} more"
+        print(f"{report.bad_line_count} lines could not be read and were logged as raw bytes "
+              f"(the projectors dead-letter them): lines {shown}{more}")
     return 0
 
 
