@@ -119,6 +119,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     stats = consumer.run(stop_on_signals())
     log.info("ingest stopped", extra={
         "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
+        "oversized": stats.oversized,
         "batch_ms_p50": stats.percentile_ms(0.50), "batch_ms_p95": stats.percentile_ms(0.95),
         "batch_ms_p99": stats.percentile_ms(0.99)})
     return 0

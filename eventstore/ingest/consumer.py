@@ -51,6 +51,7 @@ class IngestStats:
     appended: int = 0
     redelivered: int = 0
     batches: int = 0
+    oversized: int = 0
     # Append-transaction times of the most recent batches, for percentiles in logs and benchmarks.
     batch_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -125,7 +126,13 @@ class IngestConsumer:
                 logger.log(logging.INFO if quiet else logging.WARNING, "kafka error",
                            extra={"error": str(error)})
                 continue
-            records.append(_to_record(message, self.config.max_message_bytes))
+            record = _to_record(message, self.config.max_message_bytes)
+            if record.oversized:
+                self.stats.oversized += 1
+                logger.warning("message over the size limit logged as a stub", extra={
+                    "topic": message.topic(), "partition": message.partition(), "offset": message.offset(),
+                    "value_size": record.value_size, "limit": self.config.max_message_bytes})
+            records.append(record)
         return records
 
     def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
