@@ -11,8 +11,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from eventsourcing.persistence import InterfaceError, OperationalError
+
 from bo import logs
 from bo.embedded import DevBroker, database_url, migration_database_url
+from bo.health_server import serve_health
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import DEFAULT_TOPICS, BadLineError, publish, read_messages
@@ -56,8 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     command("dev-broker", _dev_broker, "run a Kafka-protocol development broker until stopped")
     publish_cmd = command("publish", _publish, "send messages in the samples format to Kafka")
     publish_cmd.add_argument("file", type=Path, help="JSON Lines file of {topic, key, value, headers}")
-    command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
-    command("project", _project, "run the active and building projector versions until stopped")
+    ingest_cmd = command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
+    project_cmd = command("project", _project, "run the active and building projector versions until stopped")
+    for long_running in (ingest_cmd, project_cmd):
+        long_running.add_argument("--health-port", type=int, default=None,
+                                  help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
     backfill_cmd = command("backfill", _backfill, "append a dump (JSON Lines or CSV) to the log")
     backfill_cmd.add_argument("file", type=Path, help="a .jsonl file of envelopes, or a .csv with a header row")
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
@@ -115,8 +121,12 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    stop = stop_on_signals()
+    log.info("ingesting", extra={"topics": list(settings.topics), "group": settings.kafka_group_id})
     consumer = ingest_consumer(settings, database_url(settings), _require_bootstrap(settings))
-    stats = consumer.run(stop_on_signals())
+    if args.health_port:
+        serve_health(consumer.health, args.health_port)
+    stats = consumer.run(stop)
     log.info("ingest stopped", extra={
         "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
         "oversized": stats.oversized,
@@ -126,10 +136,17 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
+    stop = stop_on_signals()
+    log.info("starting projection")
     url = database_url(settings)
-    runner, datastore = projection_runner(settings, url)
+    try:
+        runner, datastore = projection_runner(settings, url, stop)
+    except (OperationalError, InterfaceError):
+        return 0  # asked to stop while waiting for the database
     log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
-    runner.run(stop_on_signals(), url)
+    if args.health_port:
+        serve_health(runner.health, args.health_port)
+    runner.run(stop, url)
     datastore.close()
     return 0
 

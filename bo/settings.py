@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
     project_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    kafka_session_timeout_ms: int = Field(default=6_000, ge=1_000)
+    kafka_group_instance_id: str | None = None
     cursor_secret: SecretStr | None = None
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
 

@@ -52,6 +52,7 @@ def with_retries(
     attempts: int | None = None,
     stop: threading.Event | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    on_unavailable: Callable[[str], None] | None = None,
 ) -> T:
     """Run `operation`, retrying `DatabaseUnavailableError` with capped exponential backoff.
 
@@ -66,8 +67,10 @@ def with_retries(
             tried += 1
             if (attempts is not None and tried >= attempts) or (stop is not None and stop.is_set()):
                 raise
-            log.warning("database unavailable, retrying", extra={"what": what, "retry_in_s": delay,
-                                                                 "error": str(exc).splitlines()[0]})
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("database unavailable, retrying", extra={"what": what, "retry_in_s": delay, "error": reason})
+            if on_unavailable is not None:
+                on_unavailable(reason)
             if stop is not None:
                 stop.wait(delay)
             else:

@@ -23,6 +23,7 @@ import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 
+from eventstore.health import Health
 from projections import sql
 from projections.contract import Rejection, ValidEvent, classify
 from projections.projector import DictCursor, LoggedEvent, Projector
@@ -51,7 +52,9 @@ class ProjectionRunner:
         topic_of: Mapping[str, str],
         *,
         batch_size: int = 2000,
+        health: Health | None = None,
     ) -> None:
+        self.health = health or Health("project")
         self.datastore = datastore
         self.checkpoints = CheckpointStore(datastore)
         self.projectors = list(projectors)
@@ -100,18 +103,21 @@ class ProjectionRunner:
                 if self.catch_up() == 0:
                     for _ in listener.notifies(timeout=idle_wait_s, stop_after=1):
                         pass
+                self.health.progressed()
                 delay = 0.2
             except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
                 logger.warning("database unavailable, retrying",
                                extra={"what": "project", "retry_in_s": delay,
                                       "error": str(exc).splitlines()[0] if str(exc) else ""})
                 listener = None
+                self.health.degraded(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
                 stop.wait(delay)
                 delay = min(delay * 2, 10.0)
             except Exception:
                 # A defect, not bad input (bad input is dead-lettered): keep the process up,
                 # say so loudly, and retry the same batch later rather than crash-loop.
                 logger.exception("projection batch failed; retrying", extra={"retry_in_s": 30.0})
+                self.health.degraded("a projection batch failed; see the logs")
                 stop.wait(30.0)
         if listener is not None:
             listener.close()

@@ -49,7 +49,7 @@ def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
         open=False,
         configure=datastore.after_connect_func(),
         check=ConnectionPool.check_connection,
-        timeout=5.0,
+        timeout=15.0,
         name="projections",
     )
     return datastore

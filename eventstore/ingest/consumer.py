@@ -28,6 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Top
 from eventstore import db
 from eventstore import log as event_log
 from eventstore.errors import BrokerError, DatabaseUnavailableError
+from eventstore.health import Health
 from eventstore.ingest.decode import DEFAULT_MAX_VALUE_BYTES, decode
 from eventstore.records import KafkaCoordinates, LogRecord
 
@@ -44,6 +45,7 @@ class IngestConfig:
     session_timeout_ms: int = 10_000
     poll_timeout_s: float = 0.5
     max_message_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    group_instance_id: str | None = None
 
 
 @dataclass
@@ -73,14 +75,18 @@ def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
         "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
         "fetch.queue.backoff.ms": 10,
         "log_level": 3,
+        # Static membership: a restarted process with the same id takes its partitions back
+        # at once instead of waiting for the dead member's session to time out.
+        **({"group.instance.id": config.group_instance_id} if config.group_instance_id else {}),
     }
 
 
 class IngestConsumer:
     """Appends every message of `config.topics` to `bo.event_log`, exactly once."""
 
-    def __init__(self, config: IngestConfig) -> None:
+    def __init__(self, config: IngestConfig, health: Health | None = None) -> None:
         self.config = config
+        self.health = health or Health("ingest")
         self.stats = IngestStats()
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._consumer = Consumer(kafka_consumer_config(config))
@@ -145,7 +151,8 @@ class IngestConsumer:
                 raise
 
         started = time.perf_counter()
-        result = db.with_retries(attempt, what="append batch", stop=stop)
+        result = db.with_retries(attempt, what="append batch", stop=stop, on_unavailable=self.health.degraded)
+        self.health.progressed()
         self.stats.batch_ms.append((time.perf_counter() - started) * 1000)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered
@@ -177,7 +184,7 @@ class IngestConsumer:
                 self._drop_connection()
                 raise
 
-        stored = db.with_retries(load, what="load offsets")
+        stored = db.with_retries(load, what="load offsets", on_unavailable=self.health.degraded)
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             if p.offset != OFFSET_BEGINNING:

@@ -1,0 +1,44 @@
+"""What a long-running process (ingest, projection) says about itself: OK, or degraded and why."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class _State:
+    degraded_since: float | None = None
+    reason: str | None = None
+    last_progress: float | None = None
+
+
+class Health:
+    """Thread-safe status, read by the process's /healthz endpoint (bo/health_server.py)."""
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+        self._state = _State()
+        self._lock = threading.Lock()
+
+    def progressed(self) -> None:
+        with self._lock:
+            self._state = _State(last_progress=time.time())
+
+    def degraded(self, reason: str) -> None:
+        with self._lock:
+            since = self._state.degraded_since or time.time()
+            self._state = _State(since, reason, self._state.last_progress)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            s = self._state
+        return {
+            "component": self.component,
+            "status": "degraded" if s.degraded_since else "ok",
+            "degraded_for_s": round(time.time() - s.degraded_since, 1) if s.degraded_since else 0,
+            "reason": s.reason,
+            "last_progress_at": s.last_progress,
+        }
