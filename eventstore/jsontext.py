@@ -30,8 +30,8 @@ class ParsedJson:
 
 
 # orjson refuses what is not JSON and numbers too large for a double, but reads 1e-20000
-# as 0.0, and PostgreSQL numeric holds at most 16383 fractional digits: a 5-digit negative
-# exponent, or a value long enough to hold such a fraction, takes the exact path.
+# as 0.0, and PostgreSQL numeric holds at most 16383 fractional digits: a negative exponent
+# of 4 digits or more, or a value long enough to hold such a fraction, takes the exact path.
 _LONG_ENOUGH_FOR_AN_UNUSUAL_FRACTION = 16_000
 
 
@@ -41,8 +41,9 @@ def _maybe_beyond_numeric(value: bytes) -> bool:
     for marker in (b"e-", b"E-"):
         at = value.find(marker)
         while at != -1:
-            if value[at - 1:at].isdigit() and value[at + 2:at + 7].isdigit() and len(value[at + 2:at + 7]) == 5:
-                return True
+            digits = value[at + 2:at + 6]
+            if value[at - 1:at].isdigit() and len(digits) == 4 and digits.isdigit():
+                return True  # a 4-digit negative exponent: let the exact path judge the scale
             at = value.find(marker, at + 2)
     return False
 
@@ -71,9 +72,9 @@ def parse(text: str) -> ParsedJson:
         nonlocal out_of_range
         value = Decimal(token)
         exponent = value.as_tuple().exponent
-        if value and (value.adjusted() > _MAX_ADJUSTED_EXPONENT
-                      or (isinstance(exponent, int) and exponent < _MIN_EXPONENT)):
-            out_of_range = True
+        if (isinstance(exponent, int) and exponent < _MIN_EXPONENT) or (
+                value and value.adjusted() > _MAX_ADJUSTED_EXPONENT):
+            out_of_range = True  # zero too: 0e-20000 carries a scale numeric cannot hold
         return value
 
     def constant(token: str) -> Any:

@@ -20,8 +20,9 @@ Tamper evidence. Each row's `row_hash` chains to the previous row's (eventstore/
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from eventstore.chain import ChainedContent
 from eventstore.records import FileCoordinates, KafkaCoordinates, LogRecord
 
 Stream = tuple[str, int]
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,25 @@ def append(
     consumer_group: str,
     records: Sequence[LogRecord],
 ) -> AppendResult:
-    """Append `records` and advance the group's offsets, atomically. Commits."""
+    """Append `records` and advance the group's offsets, atomically. Commits.
+
+    If PostgreSQL refuses a batch's data (a `document` jsonb could not hold, despite the
+    checks at decode), the batch is appended again without its `document` columns: the
+    raw bytes stay the record and ingest never stalls on one message.
+    """
+    try:
+        return _append(conn, consumer_group, records)
+    except psycopg.errors.DataError as exc:
+        logger.warning("batch refused as data; appending it without parsed documents",
+                       extra={"error": str(exc).splitlines()[0], "records": len(records)})
+        return _append(conn, consumer_group, [replace(r, document=None) for r in records])
+
+
+def _append(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    consumer_group: str,
+    records: Sequence[LogRecord],
+) -> AppendResult:
     prepared = [_prepare(r) for r in records]  # content digested before the lock is taken
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.LOCK_LOG)

@@ -4,8 +4,10 @@ Reads the whole log in position order. The first row whose stored `row_hash` is 
 SHA-256 of its content and the previous row's stored hash is reported: an edited,
 inserted or deleted row (or reordered rows) shows there. Readable columns (event_id,
 event_type, schema_version, entity_id, trace headers) are re-decoded from the raw bytes,
-so editing them is caught too. Immutability: the append-only triggers must be enabled and
-the app's role `bo_app` must hold no UPDATE, DELETE or TRUNCATE on the log.
+so editing them is caught too. The last row each stored offset vouches for must exist, so
+a deleted tail is caught as well. Immutability: the append-only triggers must be enabled,
+and neither `bo_app` nor any role in it may be a superuser, own the log, or hold UPDATE,
+DELETE or TRUNCATE on it.
 """
 
 from __future__ import annotations
@@ -24,17 +26,46 @@ from eventstore.chain import ChainedContent, content_digest, row_hash, time_fiel
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
 
-DERIVED = ("event_id", "event_type", "schema_version", "entity_id")
+DERIVED = ("event_id", "event_type", "schema_version", "entity_id", "traceparent", "correlation_id")
 
 SELECT_TRIGGERS = """
     SELECT tgname FROM pg_trigger
      WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled <> 'D'
        AND tgname IN ('event_log_append_only', 'event_log_no_truncate')
 """
-SELECT_APP_PRIVILEGES = """
-    SELECT privilege FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
-     WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = 'bo_app')
-       AND has_table_privilege('bo_app', 'bo.event_log', privilege)
+# bo_app, every role in it, and the role running this check: none may change the log.
+SELECT_ROLES_THAT_CAN_CHANGE_THE_LOG = """
+    WITH app_roles AS (
+        SELECT r.oid, r.rolname, r.rolsuper FROM pg_roles r WHERE r.rolname = 'bo_app'
+        UNION
+        SELECT m.oid, m.rolname, m.rolsuper FROM pg_roles m
+          JOIN pg_auth_members am ON am.member = m.oid
+          JOIN pg_roles g ON g.oid = am.roleid AND g.rolname = 'bo_app'
+    )
+    SELECT a.rolname,
+           CASE WHEN a.rolsuper THEN 'is a superuser'
+                WHEN pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = 'bo.event_log'::regclass), 'MEMBER')
+                     THEN 'owns the table'
+                ELSE 'holds ' || p.privilege END AS why
+      FROM app_roles a
+      LEFT JOIN LATERAL (
+            SELECT privilege FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
+             WHERE has_table_privilege(a.oid, 'bo.event_log', privilege) LIMIT 1) p ON true
+     WHERE a.rolsuper
+        OR pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = 'bo.event_log'::regclass), 'MEMBER')
+        OR p.privilege IS NOT NULL
+"""
+
+# The last row every stored offset vouches for must still be there (a tail deleted by a
+# privileged user leaves no next row to break the chain).
+SELECT_MISSING_LAST_ROWS = """
+    SELECT o.consumer_group, o.topic, o."partition", o.next_offset
+      FROM bo.ingest_offsets o
+     WHERE NOT EXISTS (
+            SELECT 1 FROM bo.event_log l
+             WHERE (l.source = 'kafka' AND l.topic = o.topic AND l."partition" = o."partition"
+                    AND l."offset" = o.next_offset - 1)
+                OR (l.source = 'backfill' AND l.source_file = o.topic AND l.source_line = o.next_offset - 1))
 """
 
 
@@ -80,8 +111,11 @@ def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> 
     for trigger in ("event_log_append_only", "event_log_no_truncate"):
         if trigger not in enabled:
             report.problems.append(f"trigger {trigger} is missing or disabled")
-    for (privilege,) in conn.execute(SELECT_APP_PRIVILEGES).fetchall():
-        report.problems.append(f"role bo_app holds {privilege} on bo.event_log")
+    for role, why in conn.execute(SELECT_ROLES_THAT_CAN_CHANGE_THE_LOG).fetchall():
+        report.problems.append(f"role {role} (bo_app or a member of it) can change bo.event_log: it {why}")
+    for group, stream, partition, next_offset in conn.execute(SELECT_MISSING_LAST_ROWS).fetchall():
+        report.problems.append(f"{stream}[{partition}] offset {next_offset - 1}, recorded as logged for "
+                               f"{group}, is missing from the log (rows deleted at the tail?)")
 
 
 def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:

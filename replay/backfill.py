@@ -91,7 +91,7 @@ def _records(path: Path, identity: str) -> Iterator[tuple[LogRecord, bool, int]]
             if not line.strip():
                 continue
             if is_csv and header is None:
-                header = _csv_cells(line) or []
+                header = _csv_cells(line.removeprefix(b"\xef\xbb\xbf")) or []  # a UTF-8 byte-order mark
                 continue
             coordinates = FileCoordinates(identity, number)
             value, headers = (_csv_envelope(line, header or []) if is_csv else (line, []))

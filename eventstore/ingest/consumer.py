@@ -70,7 +70,9 @@ def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
         "group.id": config.group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
+        # Every assigned partition is positioned explicitly (_on_assign); an offset that is
+        # out of range must be an error, never a silent jump.
+        "auto.offset.reset": "error",
         "session.timeout.ms": config.session_timeout_ms,
         "heartbeat.interval.ms": max(1000, config.session_timeout_ms // 4),
         "fetch.queue.backoff.ms": 10,
@@ -113,6 +115,8 @@ class IngestConsumer:
                         raise
                 elif idle_exit_s is not None and self._idle_for() > idle_exit_s:
                     break
+                elif self.health.snapshot()["status"] != "ok":
+                    self._ping()
         finally:
             self._consumer.close()
             if self._conn is not None:
@@ -126,7 +130,9 @@ class IngestConsumer:
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                if error.fatal():
+                if error.fatal() or error.code() == KafkaError._AUTO_OFFSET_RESET:
+                    # _AUTO_OFFSET_RESET: our position fell out of the partition's range
+                    # (retention): stop rather than skip messages.
                     raise BrokerError(str(error), topic=message.topic(), partition=message.partition())
                 quiet = error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART  # not created yet
                 logger.log(logging.INFO if quiet else logging.WARNING, "kafka error",
@@ -160,6 +166,17 @@ class IngestConsumer:
         self._commit_to_kafka(records)
         logger.debug("batch appended", extra={"appended": result.appended, "head": result.head})
 
+    def _ping(self) -> None:
+        """While idle and degraded, find out whether the database is back."""
+        try:
+            with db.translated_errors():
+                self._connection().execute("SELECT 1")
+                self._connection().rollback()
+            self.health.progressed()
+        except DatabaseUnavailableError as exc:
+            self._drop_connection()
+            self.health.degraded(str(exc).splitlines()[0] if str(exc) else "database unavailable")
+
     def _commit_to_kafka(self, records: list[LogRecord]) -> None:
         """Convenience only (lag tools): progress that counts is already in the database."""
         highest: dict[tuple[str, int], int] = {}
@@ -188,7 +205,7 @@ class IngestConsumer:
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             if p.offset != OFFSET_BEGINNING:
-                _refuse_if_beyond_end(consumer, p)
+                _refuse_if_out_of_range(consumer, p)
         consumer.assign(partitions)
         self._last_activity = time.monotonic()
         logger.info("partitions assigned", extra={
@@ -207,27 +224,44 @@ class IngestConsumer:
                 self._conn = None
 
 
-def _refuse_if_beyond_end(consumer: Consumer, partition: TopicPartition) -> None:
-    """A stored offset past the partition's end means the topic was recreated (or the broker
-    reset): resuming would silently skip its new messages as 'already logged'. Stop instead."""
-    _low, high = consumer.get_watermark_offsets(partition, timeout=10)
+def _refuse_if_out_of_range(consumer: Consumer, partition: TopicPartition) -> None:
+    """Stop rather than skip messages silently.
+
+    A stored offset past the partition's end means the topic was recreated or the broker
+    lost data: resuming would treat its new messages as already logged. One before the
+    partition's start means messages expired before they were logged. Both need an
+    operator's decision (docs/decisions.md, entry 14).
+    """
+    low, high = consumer.get_watermark_offsets(partition, timeout=10)
+    where = f"{partition.topic}[{partition.partition}]"
     if partition.offset > high:
         raise BrokerError(
-            f"stored next offset {partition.offset} is beyond the end ({high}) of "
-            f"{partition.topic}[{partition.partition}]: the topic was recreated or the broker "
-            "lost data; refusing to skip messages (use a new consumer group to start over)",
-            topic=partition.topic, partition=partition.partition,
-        )
+            f"stored next offset {partition.offset} is beyond the end ({high}) of {where}: the topic was "
+            "recreated or the broker lost data; refusing to skip its messages",
+            topic=partition.topic, partition=partition.partition)
+    if partition.offset < low:
+        raise BrokerError(
+            f"stored next offset {partition.offset} is before the start ({low}) of {where}: messages "
+            f"{partition.offset}..{low - 1} expired before they were logged; refusing to skip them",
+            topic=partition.topic, partition=partition.partition)
 
 
 def _to_record(message: Message, max_value_bytes: int) -> LogRecord:
     ts_type, ts_ms = message.timestamp()
-    timestamp = datetime.fromtimestamp(ts_ms / 1000, UTC) if ts_type and ts_ms >= 0 else None
+    timestamp = _kafka_time(ts_ms) if ts_type else None
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None
     coordinates = KafkaCoordinates(topic=topic, partition=partition, offset=offset, timestamp=timestamp)
     return decode(coordinates, _bytes(message.key()), _bytes(message.value()), _headers(message),
                   max_value_bytes=max_value_bytes)
+
+
+def _kafka_time(ms: int) -> datetime | None:
+    """The Kafka timestamp, or None when a producer set one that no datetime can hold."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, UTC) if ms >= 0 else None
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _bytes(value: str | bytes | None) -> bytes | None:

@@ -107,7 +107,7 @@ def upgrade() -> None:
         LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION 'bo.event_log is append-only: % refused', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
+                USING ERRCODE = 'restrict_violation';
         END $$
     """)
     op.execute("""

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from bo.embedded import DevBroker
+from eventstore.db import connect
+from eventstore.verify import verify
 from tests.conftest import random_ref
 from tests.faults.conftest import Db
 from tests.faults.harness import BoProcess, PacedProducer, count, env_for, logged, wait_for
@@ -38,6 +40,9 @@ def test_members_joining_and_leaving_never_duplicate_or_lose(db: Db, broker: Dev
     wait_for(lambda: count(db.app) >= MESSAGES, 120, "the whole stream in the log")
     assert (c.stop(), d.stop()) == (0, 0)
 
+    with connect(db.app) as conn:
+        report = verify(conn)
+    assert report.ok, report.problems
     coordinates = logged(db.app, topics)
     assert len(coordinates) == len(set(coordinates)), "a message was appended twice"
     assert set(coordinates) == producer.acknowledged

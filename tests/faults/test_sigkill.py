@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from bo.embedded import DevBroker
+from eventstore.db import connect
+from eventstore.verify import verify
 from tests.conftest import random_ref
 from tests.faults.conftest import Db
 from tests.faults.harness import (
@@ -62,6 +64,10 @@ def test_sigkilled_ingest_loses_nothing_and_duplicates_nothing(db: Db, broker: D
     assert set(coordinates) == producer.acknowledged, "the log differs from what the broker acknowledged"
     assert max(recoveries) < 10, f"recovery times {sorted(recoveries)}"
     print(f"recovery after SIGKILL: median {sorted(recoveries)[len(recoveries) // 2]:.1f} s, max {max(recoveries):.1f} s")
+
+    with connect(db.app) as conn:
+        report = verify(conn)
+    assert report.ok and report.rows == MESSAGES, report.problems
 
     projected = read_tables(db.app)
     rebuild_from_scratch(db.admin, db.app, topics)

@@ -58,6 +58,17 @@ def test_a_csv_dump_becomes_envelopes_the_projectors_apply(database_url: str, tm
     assert letters[1]["detail"].startswith("payload.currency")
 
 
+def test_a_csv_header_with_a_byte_order_mark_is_read(database_url: str, tmp_path: Path) -> None:
+    dump = tmp_path / "bom.csv"
+    dump.write_bytes("\ufeffevent_id,event_type,tx_id,wallet_id,entry_type,amount,currency,status\n"
+                     "bom-1,LedgerEntryUpserted,tx-bom,w,DEBIT,1,KRW,POSTED\r\n".encode())
+    with psycopg.connect(database_url) as conn:
+        report = backfill(conn, dump)
+    assert (report.appended, report.bad_lines) == (1, [])
+    logged = rows(database_url, "SELECT event_id FROM bo.event_log WHERE source_file = %(f)s", {"f": report.file_identity})
+    assert logged == [{"event_id": "bom-1"}]
+
+
 def test_bo_backfill_prints_what_it_did(database_url: str, tmp_path: Path) -> None:
     dump = tmp_path / "cli.jsonl"
     dump.write_text("\n".join(sample_values()[:3]) + "\nnot json\n")

@@ -88,6 +88,27 @@ def test_a_deleted_row_breaks_the_chain_at_the_next_one(logged: str, as_superuse
     assert check(logged)[1] is None
 
 
+def test_a_deleted_tail_is_found_through_the_stored_offsets(logged: str, as_superuser: psycopg.Connection) -> None:  # type: ignore[type-arg]
+    as_superuser.execute("CREATE TEMP TABLE tail AS SELECT * FROM bo.event_log"
+                         " WHERE position = (SELECT max(position) FROM bo.event_log)")
+    as_superuser.execute("DELETE FROM bo.event_log WHERE position = (SELECT max(position) FROM bo.event_log)")
+    _, _, problems = check(logged)
+    assert any("missing from the log" in p for p in problems)
+    as_superuser.execute("INSERT INTO bo.event_log SELECT * FROM tail")
+    assert not any("missing from the log" in p for p in check(logged)[2])
+
+
+def test_a_privilege_granted_to_the_app_fails_verification(logged: str, admin_database_url: str) -> None:
+    with psycopg.connect(admin_database_url, autocommit=True) as conn:
+        conn.execute("GRANT UPDATE ON bo.event_log TO bo_app")
+        try:
+            ok, _, problems = check(logged)
+        finally:
+            conn.execute("REVOKE UPDATE ON bo.event_log FROM bo_app")
+    assert not ok and any("can change bo.event_log" in p and "UPDATE" in p for p in problems)
+    assert check(logged)[0] is True
+
+
 def test_disabled_triggers_fail_verification(logged: str, as_superuser: psycopg.Connection) -> None:  # type: ignore[type-arg]
     ok, _, problems = check(logged)
     assert not ok and any("trigger" in p for p in problems)

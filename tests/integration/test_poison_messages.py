@@ -67,3 +67,15 @@ def test_values_postgresql_would_refuse_are_logged_raw_and_never_stop_ingest_or_
     assert letters == [(0, "INVALID_JSON"), (1, "INVALID_JSON"), (3, "SCHEMA_VIOLATION")]
     applied = {r["tx_id"] for r in rows(database_url, "SELECT tx_id FROM bo.ledger_entries WHERE tx_id LIKE 'tx-q%'")}
     assert applied == {"tx-q2", "tx-q4"}
+
+
+def test_a_document_postgresql_refuses_is_dropped_and_the_batch_still_appended(database_url: str) -> None:
+    from dataclasses import replace
+
+    fine = raw(100, '{"event_id": "ok-1"}')
+    forced = replace(raw(101, '{"a": 0e-20000}'), document='{"a": 0e-20000}')  # past decode's checks
+    append_all(database_url, [fine, forced])
+    got = rows(database_url, """SELECT "offset", document IS NULL AS no_document, raw_value FROM bo.event_log
+                                WHERE "partition" = 1 AND "offset" >= 100 ORDER BY "offset" """)
+    assert [(r["offset"], r["no_document"]) for r in got] == [(100, True), (101, True)]
+    assert bytes(got[1]["raw_value"]) == b'{"a": 0e-20000}'

@@ -37,3 +37,13 @@ def test_bo_commands_exist_in_the_cli() -> None:
     for name, service in compose()["services"].items():
         if "build" in service:
             assert service["command"][0] in commands, name
+
+
+def test_services_do_not_connect_as_the_schema_owner() -> None:
+    services = compose()["services"]
+    app_url = services["ingest"]["environment"]["BO_DATABASE_URL"]
+    owner_url = services["migrate"]["environment"]["BO_MIGRATION_DATABASE_URL"]
+    assert app_url.split("://")[1].split(":")[0] == "bo_service"
+    assert owner_url.split("://")[1].split(":")[0] != "bo_service"
+    init = (REPO / "deploy" / "postgres-init" / "01-app-role.sql").read_text()
+    assert "bo_service LOGIN" in init and "IN ROLE bo_app" in init

@@ -44,3 +44,11 @@ def test_json_with_nul_escape_is_logged_without_a_document() -> None:
 def test_non_object_json_has_no_readable_fields() -> None:
     record = decode(AT, b"k", b"[1, 2]", None)
     assert (record.event_id, record.document, record.entity_id) == (None, None, "k")
+
+
+def test_a_kafka_timestamp_no_datetime_can_hold_is_dropped_not_fatal() -> None:
+    from eventstore.ingest.consumer import _kafka_time
+
+    assert _kafka_time(1_700_000_000_000) is not None
+    assert _kafka_time(2**62) is None
+    assert _kafka_time(-1) is None

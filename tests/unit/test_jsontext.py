@@ -26,6 +26,9 @@ def test_a_surrogate_pair_is_a_character() -> None:
     ('{"a": 1e-20000}', False),
     ('{"a": "x\\u0000y"}', False),
     ('{"a": "\\u00e9"}', True),
+    ('{"a": 0e-20000}', False),
+    ('{"a": 1.5e-9999}', True),
+    ('{"a": 0.' + "0" * 9000 + '1e-9000}', False),
 ])
 def test_jsonb_storability(text: str, storable: bool) -> None:
     assert parse(text).storable_as_jsonb is storable
