@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -66,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
                                   help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
     backfill_cmd = command("backfill", _backfill, "append a dump (JSON Lines or CSV) to the log")
     backfill_cmd.add_argument("file", type=Path, help="a .jsonl file of envelopes, or a .csv with a header row")
+    projections_cmd = command("projections", _no_subcommand, "projector versions: `bo projections status`")
+    projections_sub = projections_cmd.add_subparsers(dest="projections_command", required=True, metavar="COMMAND")
+    status_cmd = projections_sub.add_parser(
+        "status", help="versions, checkpoints, lag, dead letters and quality figures",
+        description="versions, checkpoints, lag, dead letters and quality figures")
+    status_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status_cmd.set_defaults(handler=_projections_status)
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
@@ -168,6 +176,26 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
         more = "" if report.bad_line_count <= 50 else f" and {report.bad_line_count - 50} more"
         print(f"{report.bad_line_count} lines could not be read and were logged as raw bytes "
               f"(the projectors dead-letter them): lines {shown}{more}")
+    return 0
+
+
+def _projections_status(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+    from projections.status import projector_status, quality
+
+    with connect(database_url(settings)) as conn:
+        versions, figures = projector_status(conn), quality(conn)
+    if args.json:
+        print(json.dumps({"projectors": versions, "quality": figures}, default=str, indent=2))
+        return 0
+    print(f"{'projector':<22}{'version':>8}  {'status':<9}{'checkpoint':>11}{'head':>10}"
+          f"{'lag events':>12}{'lag s':>9}{'open DLQ':>10}")
+    for v in versions:
+        print(f"{v['name']:<22}{v['version']:>8}  {v['status']:<9}{v['checkpoint']:>11}{v['head']:>10}"
+              f"{v['lag_events']:>12}{float(v['lag_seconds']):>9.1f}{v['open_dead_letters']:>10}")
+    print(f"pair_incomplete_ratio {figures['pair_incomplete_ratio']} of {figures['pairs']} pairs; "
+          f"pairing latency p50 {figures['pairing_latency_p50_s']} s, p95 {figures['pairing_latency_p95_s']} s; "
+          f"version_missing_cnt {figures['version_missing_cnt']}")
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 # SPEC 5, data_lag_sec: 0 when every log row has been applied by the slowest of the
 # named active projectors, else the age of the oldest row it has not applied yet.
@@ -28,3 +29,56 @@ SELECT_DATA_LAG = """
 def data_lag_seconds(conn: psycopg.Connection[Any], names: Sequence[str]) -> float:
     row = conn.execute(SELECT_DATA_LAG, {"names": list(names)}).fetchone()
     return round(float(row[0]), 3) if row else 0.0
+
+
+# One row per registered projector version: where it is, how far behind, what it rejected.
+SELECT_PROJECTOR_STATUS = """
+    WITH head AS (SELECT coalesce(max(position), 0) AS position FROM bo.event_log)
+    SELECT p.name, p.version, p.status, coalesce(t.notification_id, 0) AS checkpoint,
+           head.position AS head,
+           (SELECT count(*) FROM bo.event_log l WHERE l.position > coalesce(t.notification_id, 0)) AS lag_events,
+           greatest(0, coalesce(extract(epoch FROM clock_timestamp() - (
+                SELECT l.ingested_at FROM bo.event_log l WHERE l.position > coalesce(t.notification_id, 0)
+                 ORDER BY l.position LIMIT 1)), 0)) AS lag_seconds,
+           (SELECT count(*) FROM bo.dead_letters d WHERE d.projector = p.name
+               AND d.projector_version = p.version AND d.status = 'OPEN') AS open_dead_letters
+      FROM bo.projectors p
+      CROSS JOIN head
+      LEFT JOIN bo.projection_tracking t ON t.application_name = p.name || ':v' || p.version
+     ORDER BY p.name, p.version
+"""
+
+# SPEC 4.3 and 4.1 quality figures of the active versions.
+SELECT_QUALITY = """
+    SELECT (SELECT count(*) FROM bo.payment_ledger_pairs) AS pairs,
+           (SELECT count(*) FROM bo.payment_ledger_pairs WHERE pairing_status <> 'COMPLETE') AS incomplete_pairs,
+           (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - first_seen_at))
+              FROM bo.payment_ledger_pairs WHERE completed_at IS NOT NULL) AS pairing_latency_p50_s,
+           (SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - first_seen_at))
+              FROM bo.payment_ledger_pairs WHERE completed_at IS NOT NULL) AS pairing_latency_p95_s,
+           (SELECT coalesce(sum(version_missing_cnt), 0) FROM bo.ledger_entries)
+         + (SELECT coalesce(sum(version_missing_cnt), 0) FROM bo.payment_orders) AS version_missing_cnt
+"""
+
+
+def projector_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(SELECT_PROJECTOR_STATUS).fetchall()
+
+
+def quality(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(SELECT_QUALITY).fetchone()
+    assert row is not None
+    pairs = int(row["pairs"])
+    return {
+        "pair_incomplete_ratio": round(int(row["incomplete_pairs"]) / pairs, 4) if pairs else 0.0,
+        "pairs": pairs,
+        "pairing_latency_p50_s": _seconds(row["pairing_latency_p50_s"]),
+        "pairing_latency_p95_s": _seconds(row["pairing_latency_p95_s"]),
+        "version_missing_cnt": int(row["version_missing_cnt"]),
+    }
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
