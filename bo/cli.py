@@ -74,6 +74,17 @@ def _parser() -> argparse.ArgumentParser:
         description="versions, checkpoints, lag, dead letters and quality figures")
     status_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status_cmd.set_defaults(handler=_projections_status)
+    dlq_cmd = command("dlq", _no_subcommand, "dead letters: `bo dlq list`, `bo dlq show ID`")
+    dlq_sub = dlq_cmd.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    dlq_list = dlq_sub.add_parser("list", help="dead letters, oldest first", description="dead letters, oldest first")
+    dlq_list.add_argument("--reason", choices=REASONS, help="only this reason code")
+    dlq_list.add_argument("--projector", help="only this projector (e.g. ledger_entries)")
+    dlq_list.add_argument("--status", choices=("OPEN", "RESOLVED", "ALL"), default="OPEN", help="default OPEN")
+    dlq_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    dlq_list.set_defaults(handler=_dlq_list)
+    dlq_show = dlq_sub.add_parser("show", help="one dead letter with its log row", description="one dead letter")
+    dlq_show.add_argument("id", type=int)
+    dlq_show.set_defaults(handler=_dlq_show)
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
@@ -196,6 +207,37 @@ def _projections_status(settings: Settings, args: argparse.Namespace) -> int:
     print(f"pair_incomplete_ratio {figures['pair_incomplete_ratio']} of {figures['pairs']} pairs; "
           f"pairing latency p50 {figures['pairing_latency_p50_s']} s, p95 {figures['pairing_latency_p95_s']} s; "
           f"version_missing_cnt {figures['version_missing_cnt']}")
+    return 0
+
+
+REASONS = ("INVALID_JSON", "SCHEMA_VIOLATION", "UNKNOWN_EVENT_TYPE", "UNSUPPORTED_SCHEMA_VERSION",
+           "DUPLICATE_EVENT_ID_CONFLICT")
+
+
+def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+    from replay.dead_letters import DeadLetterFilter, list_dead_letters
+
+    where = DeadLetterFilter(args.reason, args.projector, None if args.status == "ALL" else args.status)
+    with connect(database_url(settings)) as conn:
+        letters = list_dead_letters(conn, where, limit=max(1, args.limit))
+    for d in letters:
+        print(f"{d['id']:>6}  {d['projector']} v{d['projector_version']}  position {d['position']}  "
+              f"{d['reason']}  {d['event_id'] or '-'}  {d['status']}  {d['detail'][:100]}")
+    print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+    from replay.dead_letters import show_dead_letter
+
+    with connect(database_url(settings)) as conn:
+        letter = show_dead_letter(conn, args.id)
+    if letter is None:
+        print(f"bo: no dead letter {args.id}", file=sys.stderr)
+        return 1
+    print(json.dumps(letter, default=str, indent=2, ensure_ascii=False))
     return 0
 
 
