@@ -19,7 +19,7 @@ from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.health_server import serve_health
 from bo.migrate import upgrade
 from bo.progress import Progress
-from bo.publish import DEFAULT_TOPICS, BadLineError, publish, read_messages
+from bo.publish import BadLineError, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, projection_runner
 from bo.settings import Settings, load_settings
 
@@ -132,9 +132,8 @@ def _require_bootstrap(settings: Settings) -> str:
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     bootstrap = _require_bootstrap(settings)
-    topic_map = dict(zip(DEFAULT_TOPICS, settings.topics, strict=True))
     total = sum(1 for line in args.file.open(encoding="utf-8") if line.strip())
-    sent = publish(bootstrap, read_messages(args.file, topic_map), total=total)
+    sent = publish(bootstrap, read_messages(args.file, topic_map(settings.topics)), total=total)
     print(f"published {sent} messages")
     return 0
 

@@ -28,7 +28,7 @@ from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.generate import StreamShape, generate
 from bo.migrate import upgrade
 from bo.progress import Progress
-from bo.publish import DEFAULT_TOPICS, OutgoingMessage, publish, read_messages
+from bo.publish import OutgoingMessage, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, projection_runner
 from bo.settings import Settings
 from eventstore.db import connect
@@ -95,8 +95,7 @@ def _start_pipeline(settings: Settings, url: str, bootstrap: str, stop: threadin
 
 
 def _stream(settings: Settings, payments: int) -> Iterator[OutgoingMessage]:
-    topic_map = dict(zip(DEFAULT_TOPICS, settings.topics, strict=True))
-    yield from read_messages(SAMPLES, topic_map)
+    yield from read_messages(SAMPLES, topic_map(settings.topics))
     yield from generate(StreamShape(payments=payments), settings.topic_ledger, settings.topic_orders)
 
 

@@ -27,6 +27,11 @@ class OutgoingMessage:
     headers: list[tuple[str, str | bytes | None]]
 
 
+def topic_map(topics: tuple[str, str]) -> dict[str, str]:
+    """The SPEC's default topic names (as in the samples) mapped to the configured (ledger, orders) topics."""
+    return dict(zip(DEFAULT_TOPICS, topics, strict=True))
+
+
 class BadLineError(ValueError):
     def __init__(self, path: Path, line: int, problem: str) -> None:
         super().__init__(f"{path}:{line}: {problem}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,12 @@ from bo.migrate import upgrade
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "messages.jsonl"
 SCHEMA = REPO / "contracts" / "events.schema.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def random_ref(prefix: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,9 +22,9 @@ import psycopg
 import pytest
 
 from bo.embedded import DevBroker
-from bo.publish import DEFAULT_TOPICS, publish, read_messages
+from bo.publish import publish, read_messages, topic_map
 from projections.tracking import CheckpointStore, datastore_for
-from tests.conftest import SAMPLES, random_ref
+from tests.conftest import SAMPLES, free_port, random_ref
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +34,6 @@ class Stack:
     url: str
     base: str
     topics: tuple[str, str]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def bo(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -97,7 +90,7 @@ def stack(database_url: str, broker: DevBroker, tmp_path_factory: pytest.TempPat
         "BO_KAFKA_GROUP_ID": random_ref("group"), "BO_HOME": str(logs / "home"),
         "BO_KAFKA_SESSION_TIMEOUT_MS": "6000", "BO_ENV": "local",
     }
-    sent = publish(broker.bootstrap, read_messages(SAMPLES, dict(zip(DEFAULT_TOPICS, topics, strict=True))))
+    sent = publish(broker.bootstrap, read_messages(SAMPLES, topic_map(topics)))
     port = free_port()
     processes = [
         bo(["ingest"], env, logs / "ingest.log"),

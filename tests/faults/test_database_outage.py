@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -12,17 +11,11 @@ from pathlib import Path
 import pytest
 
 from bo.embedded import DevBroker
-from tests.conftest import random_ref
+from tests.conftest import free_port, random_ref
 from tests.faults.conftest import OwnServer
 from tests.faults.harness import BoProcess, PacedProducer, count, env_for, logged, projected_to_head, wait_for
 
 MESSAGES = 15_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def health(port: int) -> tuple[int, dict[str, object]]:

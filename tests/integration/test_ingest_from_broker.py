@@ -12,7 +12,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from bo.embedded import DevBroker
 from bo.generate import StreamShape, generate
-from bo.publish import DEFAULT_TOPICS, publish, read_messages
+from bo.publish import publish, read_messages, topic_map
 from eventstore.errors import BrokerError
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
 from tests.conftest import SAMPLES, random_ref
@@ -48,7 +48,7 @@ def rewind_kafka_offsets(broker: DevBroker, group: str, topics: tuple[str, str])
 def test_restart_resumes_where_the_database_says(database_url: str, broker: DevBroker,
                                                  topics: tuple[str, str]) -> None:
     group = random_ref("group")
-    sent = publish(broker.bootstrap, read_messages(SAMPLES, dict(zip(DEFAULT_TOPICS, topics, strict=True))))
+    sent = publish(broker.bootstrap, read_messages(SAMPLES, topic_map(topics)))
     assert ingest_until_idle(database_url, broker, group, topics) == sent
 
     more = list(generate(StreamShape(payments=5, seed=1), *topics))
@@ -69,7 +69,7 @@ def test_restart_resumes_where_the_database_says(database_url: str, broker: DevB
 def test_stored_offset_beyond_the_partition_end_stops_ingest(database_url: str, broker: DevBroker,
                                                              topics: tuple[str, str]) -> None:
     group = random_ref("group")
-    publish(broker.bootstrap, read_messages(SAMPLES, dict(zip(DEFAULT_TOPICS, topics, strict=True))))
+    publish(broker.bootstrap, read_messages(SAMPLES, topic_map(topics)))
     with psycopg.connect(database_url) as conn:
         conn.execute("""INSERT INTO bo.ingest_offsets (consumer_group, topic, "partition", next_offset)
                         SELECT %(g)s, t, p, 1000 FROM unnest(%(t)s::text[]) t, generate_series(0, 3) p""",
