@@ -22,6 +22,8 @@ from bo.progress import Progress
 from bo.publish import BadLineError, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, projection_runner
 from bo.settings import Settings, load_settings
+from projections.errors import ProjectionError
+from projections.registry import NAMES
 
 log = logging.getLogger("bo")
 
@@ -39,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadLineError as exc:
         print(f"bo: {exc}", file=sys.stderr)
         return 2
+    except ProjectionError as exc:
+        print(f"bo: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +70,13 @@ def _parser() -> argparse.ArgumentParser:
     for long_running in (ingest_cmd, project_cmd):
         long_running.add_argument("--health-port", type=int, default=None,
                                   help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
+    rebuild_cmd = command("rebuild", _rebuild, "build a projector version from position 0 into its own tables")
+    rebuild_cmd.add_argument("name", choices=NAMES)
+    rebuild_cmd.add_argument("--version", type=int, default=None,
+                             help="the version to build (default: the highest declared in code)")
+    rebuild_cmd.add_argument("--restart", action="store_true",
+                             help="discard what this version has built and start again from position 0")
+    rebuild_cmd.add_argument("--batch-size", type=int, default=20_000, help="log rows per transaction")
     backfill_cmd = command("backfill", _backfill, "append a dump (JSON Lines or CSV) to the log")
     backfill_cmd.add_argument("file", type=Path, help="a .jsonl file of envelopes, or a .csv with a header row")
     projections_cmd = command("projections", _no_subcommand, "projector versions: `bo projections status`")
@@ -74,7 +86,37 @@ def _parser() -> argparse.ArgumentParser:
         description="versions, checkpoints, lag, dead letters and quality figures")
     status_cmd.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status_cmd.set_defaults(handler=_projections_status)
-    dlq_cmd = command("dlq", _no_subcommand, "dead letters: `bo dlq list`, `bo dlq show ID`")
+    diff_cmd = projections_sub.add_parser(
+        "diff", help="rows added, removed and changed between two versions (exit 1 when they differ)",
+        description="rows added, removed and changed between two versions, per column with samples;"
+                    " exit 0 when the tables are the same, 1 when they differ")
+    diff_cmd.add_argument("name", choices=NAMES)
+    diff_cmd.add_argument("a", type=int, help="version A (usually the active one)")
+    diff_cmd.add_argument("b", type=int, help="version B (usually the new one)")
+    diff_cmd.add_argument("--samples", type=int, default=5, help="sample keys per difference (default 5)")
+    diff_cmd.add_argument("--json", action="store_true", help="print JSON instead of text")
+    diff_cmd.set_defaults(handler=_projections_diff)
+    activate_cmd = projections_sub.add_parser(
+        "activate", help="serve version N (atomic for readers)",
+        description="make version N the one the API reads, in one transaction; refused for a version"
+                    " that is still building or behind the active one, unless --force")
+    activate_cmd.add_argument("name", choices=NAMES)
+    activate_cmd.add_argument("version", type=int)
+    activate_cmd.add_argument("--force", action="store_true", help="activate even if not caught up")
+    activate_cmd.set_defaults(handler=_projections_activate)
+    rollback_cmd = projections_sub.add_parser(
+        "rollback", help="serve again the version that was active before",
+        description="make the previously active version active again (atomic for readers)")
+    rollback_cmd.add_argument("name", choices=NAMES)
+    rollback_cmd.add_argument("--force", action="store_true", help="roll back even if it is behind")
+    rollback_cmd.set_defaults(handler=_projections_rollback)
+    retire_cmd = projections_sub.add_parser(
+        "retire", help="stop maintaining an inactive version", description="stop maintaining an inactive version;"
+        " it can no longer be rolled back to without a rebuild")
+    retire_cmd.add_argument("name", choices=NAMES)
+    retire_cmd.add_argument("version", type=int)
+    retire_cmd.set_defaults(handler=_projections_retire)
+    dlq_cmd = command("dlq", _no_subcommand, "dead letters: `bo dlq list`, `bo dlq show ID`, `bo dlq replay`")
     dlq_sub = dlq_cmd.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
     dlq_list = dlq_sub.add_parser("list", help="dead letters, oldest first", description="dead letters, oldest first")
     dlq_list.add_argument("--reason", choices=REASONS, help="only this reason code")
@@ -85,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     dlq_show = dlq_sub.add_parser("show", help="one dead letter with its log row", description="one dead letter")
     dlq_show.add_argument("id", type=int)
     dlq_show.set_defaults(handler=_dlq_show)
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="re-run the current projector code on open dead letters",
+        description="re-run the current projector code on open dead letters (SPEC 4.4): those that now apply"
+                    " are marked RESOLVED, the rest stay OPEN with an updated reason")
+    dlq_replay.add_argument("--reason", choices=REASONS, help="only this reason code")
+    dlq_replay.add_argument("--projector", help="only this projector (e.g. ledger_entries)")
+    dlq_replay.add_argument("--id", type=int, action="append", dest="ids", help="only this dead letter (repeatable)")
+    dlq_replay.set_defaults(handler=_dlq_replay)
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
@@ -202,10 +252,99 @@ def _projections_status(settings: Settings, args: argparse.Namespace) -> int:
           f"{'lag events':>12}{'lag s':>9}{'open DLQ':>10}")
     for v in versions:
         print(f"{v['name']:<22}{v['version']:>8}  {v['status']:<9}{v['checkpoint']:>11}{v['head']:>10}"
-              f"{v['lag_events']:>12}{float(v['lag_seconds']):>9.1f}{v['open_dead_letters']:>10}")
+              f"{v['lag_events']:>12}{float(v['lag_seconds']):>9.1f}{v['open_dead_letters']:>10}"
+              + (f"  built in {float(v['build_seconds']):.1f} s" if v["build_seconds"] is not None else "")
+              + ("  CODE CHANGED since it was built: declare a new version" if v["code_changed"] else ""))
     print(f"pair_incomplete_ratio {figures['pair_incomplete_ratio']} of {figures['pairs']} pairs; "
           f"pairing latency p50 {figures['pairing_latency_p50_s']} s, p95 {figures['pairing_latency_p95_s']} s; "
           f"version_missing_cnt {figures['version_missing_cnt']}")
+    return 0
+
+
+def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from bo.runtime import topic_of
+    from projections import registry
+    from projections.tracking import datastore_for
+    from replay.rebuild import rebuild
+
+    projector = registry.declared(args.name, args.version) if args.version else registry.latest(args.name)
+    stop = stop_on_signals()
+    datastore = datastore_for(database_url(settings))
+    with Progress(f"rebuild {projector.tracking_name()} (log rows)", None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.advance(done - bar.done)
+
+        outcome = rebuild(datastore, projector, topic_of(settings), batch_size=max(1, args.batch_size),
+                          restart=args.restart, stop=stop, on_progress=progress)
+    datastore.close()
+    print(f"{outcome.name} v{outcome.version}: {outcome.status} at checkpoint {outcome.checkpoint}"
+          f" ({outcome.read} log rows read, resumed from {outcome.resumed_from})")
+    if outcome.status == "BUILDING":
+        print("stopped before catching up: run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _projections_diff(settings: Settings, args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from projections.tracking import datastore_for
+    from replay.diff import diff
+
+    datastore = datastore_for(database_url(settings))
+    result = diff(datastore, args.name, args.a, args.b, samples=max(0, args.samples))
+    datastore.close()
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(result), "differ": result.differ}, default=str, indent=2))
+        return 1 if result.differ else 0
+    print(f"{result.name} v{result.a} ({result.rows_a} rows) → v{result.b} ({result.rows_b} rows): "
+          f"{result.added} added, {result.removed} removed, {result.changed} changed")
+    for column, count in result.changed_by_column.items():
+        print(f"  {column}: {count} changed")
+        for sample in result.samples[column]:
+            print(f"    {sample['key']}: {sample['a_value']!r} → {sample['b_value']!r}")
+    if result.added_samples:
+        print(f"  added, e.g.: {', '.join(result.added_samples)}")
+    if result.removed_samples:
+        print(f"  removed, e.g.: {', '.join(result.removed_samples)}")
+    for version, columns in ((result.a, result.only_in_a), (result.b, result.only_in_b)):
+        if columns:
+            print(f"  columns only in v{version}: {', '.join(columns)}")
+    print("the versions differ" if result.differ else "the versions hold the same rows")
+    return 1 if result.differ else 0
+
+
+def _projections_activate(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.tracking import datastore_for
+    from replay.cutover import activate
+
+    datastore = datastore_for(database_url(settings))
+    cutover = activate(datastore, args.name, args.version, force=args.force)
+    datastore.close()
+    print(f"{cutover.name}: v{cutover.active} is active (was v{cutover.previous})")
+    return 0
+
+
+def _projections_rollback(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.tracking import datastore_for
+    from replay.cutover import rollback
+
+    datastore = datastore_for(database_url(settings))
+    cutover = rollback(datastore, args.name, force=args.force)
+    datastore.close()
+    print(f"{cutover.name}: rolled back to v{cutover.active} (was v{cutover.previous})")
+    return 0
+
+
+def _projections_retire(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.tracking import datastore_for
+    from replay.cutover import retire
+
+    datastore = datastore_for(database_url(settings))
+    retire(datastore, args.name, args.version)
+    datastore.close()
+    print(f"{args.name}: v{args.version} is retired")
     return 0
 
 
@@ -237,6 +376,20 @@ def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
         print(f"bo: no dead letter {args.id}", file=sys.stderr)
         return 1
     print(json.dumps(letter, default=str, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from bo.runtime import topic_of
+    from projections.tracking import datastore_for
+    from replay.dead_letters import DeadLetterFilter, replay_dead_letters
+
+    datastore = datastore_for(database_url(settings))
+    report = replay_dead_letters(datastore, topic_of(settings), DeadLetterFilter(args.reason, args.projector),
+                                 args.ids)
+    datastore.close()
+    print(f"replayed {report.replayed} dead letter(s): {report.resolved} resolved, "
+          f"{report.replayed - report.resolved} still open {report.still_open or ''}")
     return 0
 
 

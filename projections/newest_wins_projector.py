@@ -22,6 +22,11 @@ from projections.rules import OrderingKey
 class NewestWinsProjector(Projector):
     id_column: ClassVar[str]
 
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "id_column" in cls.__dict__:
+            cls.key_column = cls.id_column
+
     @abstractmethod
     def entity_id(self, event: LoggedEvent) -> str: ...
 
@@ -43,6 +48,27 @@ class NewestWinsProjector(Projector):
             for c in decision.winners.values()
         ])
         return decision.fates
+
+
+    def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:
+        # Newest wins is per entity: an entity's whole history decides its row.
+        ids = sorted({self.entity_id(e) for e in events})
+        rows = cur.execute(SELECT_ENTITY_POSITIONS, {
+            "event_types": sorted(self.handles), "ids": ids, "up_to": up_to}).fetchall()
+        return [int(r["position"]) for r in rows]
+
+    def forget(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> None:
+        cur.execute(sql.SQL("DELETE FROM {table} WHERE {id} = ANY(%(ids)s)").format(
+            table=self.table(), id=sql.Identifier(self.id_column)),
+            {"ids": sorted({self.entity_id(e) for e in events})})
+
+
+# Every log row of the given entities (by the id the log recorded at ingest).
+SELECT_ENTITY_POSITIONS = """
+    SELECT position FROM bo.event_log
+     WHERE entity_id = ANY(%(ids)s) AND event_type = ANY(%(event_types)s) AND position <= %(up_to)s
+     ORDER BY position
+"""
 
 
 def _key(event: LoggedEvent) -> OrderingKey:

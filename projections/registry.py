@@ -1,15 +1,63 @@
-"""Every projector version declared in code, and which of them the database says should run."""
+"""Every projector version declared in code, and their lifecycle in `bo.projectors`.
+
+Lifecycle (SPEC 4.5): BUILDING (being built from position 0 into its own tables) →
+READY (caught up; kept caught up by `bo project`, not serving) → ACTIVE (the stable
+view serves it) → READY again when another version is activated (kept for rollback) →
+RETIRED (no longer maintained). At most one version of a name is ACTIVE.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from projections.errors import UnknownProjectorError
 from projections.ledger_entries.v1 import LedgerEntriesV1
+from projections.ledger_entries.v2 import LedgerEntriesV2
 from projections.pairs.v1 import PaymentLedgerPairsV1
 from projections.payment_orders.v1 import PaymentOrdersV1
 from projections.projector import DictCursor, Projector
-from projections.sql import SELECT_RUNNING_VERSIONS
 
-DECLARED: tuple[type[Projector], ...] = (LedgerEntriesV1, PaymentOrdersV1, PaymentLedgerPairsV1)
+DECLARED: tuple[type[Projector], ...] = (LedgerEntriesV1, LedgerEntriesV2, PaymentOrdersV1, PaymentLedgerPairsV1)
+NAMES: tuple[str, ...] = tuple(dict.fromkeys(cls.name for cls in DECLARED))
+
+BUILDING, READY, ACTIVE, RETIRED = "BUILDING", "READY", "ACTIVE", "RETIRED"
+
+# Versions `bo project` keeps current: the one serving, those being built, and the
+# caught-up ones kept for activation or rollback.
+SELECT_RUNNING_VERSIONS = """
+    SELECT name, version, status FROM bo.projectors
+     WHERE status IN ('ACTIVE', 'READY', 'BUILDING')
+     ORDER BY name, version
+"""
+
+SELECT_VERSION = """
+    SELECT name, version, status, fingerprint, created_at, build_started_at, built_at,
+           activated_at, deactivated_at, retired_at
+      FROM bo.projectors WHERE name = %(name)s AND version = %(version)s
+"""
+
+# Rows of one name, locked: lifecycle changes of a name are serialised on them.
+LOCK_VERSIONS = """
+    SELECT name, version, status, deactivated_at FROM bo.projectors
+     WHERE name = %(name)s ORDER BY version FOR UPDATE
+"""
+
+REGISTER_BUILDING = """
+    INSERT INTO bo.projectors (name, version, status, fingerprint, build_started_at)
+    VALUES (%(name)s, %(version)s, 'BUILDING', %(fingerprint)s, now())
+"""
+
+RESTART_BUILD = """
+    UPDATE bo.projectors
+       SET status = 'BUILDING', fingerprint = %(fingerprint)s, build_started_at = now(), built_at = NULL,
+           retired_at = NULL
+     WHERE name = %(name)s AND version = %(version)s
+"""
+
+MARK_READY = """
+    UPDATE bo.projectors SET status = 'READY', built_at = now()
+     WHERE name = %(name)s AND version = %(version)s AND status = 'BUILDING'
+"""
 
 
 def declared(name: str, version: int) -> Projector:
@@ -19,6 +67,18 @@ def declared(name: str, version: int) -> Projector:
     raise UnknownProjectorError(name, version)
 
 
+def latest(name: str) -> Projector:
+    """The highest version of `name` declared in code."""
+    versions = [cls for cls in DECLARED if cls.name == name]
+    if not versions:
+        raise UnknownProjectorError(name)
+    return max(versions, key=lambda cls: cls.version)()
+
+
 def running(cur: DictCursor) -> list[Projector]:
-    """The ACTIVE and BUILDING versions, as registered in `bo.projectors`."""
+    """The ACTIVE, READY and BUILDING versions, as registered in `bo.projectors`."""
     return [declared(r["name"], r["version"]) for r in cur.execute(SELECT_RUNNING_VERSIONS).fetchall()]
+
+
+def registered(cur: DictCursor, name: str, version: int) -> dict[str, Any] | None:
+    return cur.execute(SELECT_VERSION, {"name": name, "version": version}).fetchone()

@@ -81,6 +81,35 @@ class ProjectionRunner:
             counts[fate] = counts.get(fate, 0) + 1
         return BatchOutcome(read=len(rows), fates=counts, checkpoint=last)
 
+    def replay(self, projector: Projector, positions: Sequence[int]) -> dict[int, str]:
+        """Re-run the current code on `positions` (dead letters) and everything they take part in.
+
+        The scope (the projector's `replay_scope`: the entities of the events that now
+        apply, with their whole history up to the checkpoint) is forgotten and projected
+        again in position order, in one transaction under the version's lock, so the read
+        tables end as a build from position 0 would leave them. Answers each position's fate.
+        """
+        with self.datastore.transaction(commit=True) as cur:
+            cur.execute(sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
+            checkpoint = self.checkpoints.checkpoint_in(cur, projector.tracking_name())
+            asked = sorted(p for p in set(positions) if p <= checkpoint)
+            now_valid = self._valid_events(projector, cur.execute(sql.SELECT_LOG_AT, {"positions": asked}).fetchall())
+            scope = sorted(set(asked) | set(projector.replay_scope(cur, now_valid, checkpoint)))
+            rows = cur.execute(sql.SELECT_LOG_AT, {"positions": scope}).fetchall()
+            projector.forget(cur, self._valid_events(projector, rows))
+            cur.execute(sql.DELETE_FATES.format(fates=projector.table("_fates")), {"positions": scope})
+            fates = self._project(cur, projector, rows)
+        return {p: fates.get(p, DEAD_LETTERED) for p in asked}
+
+    def _valid_events(self, projector: Projector, rows: Sequence[Mapping[str, Any]]) -> list[LoggedEvent]:
+        events = []
+        for row in rows:
+            if self._takes(projector, row):
+                verdict = _judge(row)
+                if isinstance(verdict, ValidEvent) and verdict.envelope.event_type in projector.handles:
+                    events.append(LoggedEvent(int(row["position"]), row["ingested_at"], verdict))
+        return events
+
     def catch_up(self) -> int:
         """Run every projector, a batch each in turn, until each has read the whole log as it is now."""
         total = 0

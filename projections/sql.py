@@ -15,6 +15,15 @@ SELECT_LOG_AFTER = """
      LIMIT %(limit)s
 """
 
+SELECT_LOG_AT = """
+    SELECT position, ingested_at, source, topic, event_type, raw_value, oversized, value_size
+      FROM bo.event_log
+     WHERE position = ANY(%(positions)s)
+     ORDER BY position
+"""
+
+DELETE_FATES = sql.SQL("DELETE FROM {fates} WHERE position = ANY(%(positions)s)")
+
 # Other log rows carrying the same event ids, up to the end of the batch, whatever
 # their topic or type: event ids are unique across all topics (SPEC 2).
 SELECT_OTHER_OCCURRENCES = """
@@ -35,17 +44,4 @@ INSERT_DEAD_LETTER = """
     VALUES (%(projector)s, %(version)s, %(position)s, %(event_id)s, %(reason)s, %(detail)s)
     ON CONFLICT (projector, projector_version, position) DO UPDATE
        SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
-"""
-
-SELECT_RUNNING_VERSIONS = """
-    SELECT name, version, status FROM bo.projectors
-     WHERE status IN ('ACTIVE', 'BUILDING')
-     ORDER BY name, version
-"""
-
-SELECT_ACTIVE_CHECKPOINTS = """
-    SELECT p.name, p.version, coalesce(t.notification_id, 0) AS checkpoint
-      FROM bo.projectors p
-      LEFT JOIN bo.projection_tracking t ON t.application_name = p.name || ':v' || p.version
-     WHERE p.status = 'ACTIVE'
 """

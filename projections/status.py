@@ -8,6 +8,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from projections.registry import DECLARED
+
 # SPEC 5, data_lag_sec: 0 when every log row has been applied by the slowest of the
 # named active projectors, else the age of the oldest row it has not applied yet.
 SELECT_DATA_LAG = """
@@ -34,7 +36,9 @@ def data_lag_seconds(conn: psycopg.Connection[Any], names: Sequence[str]) -> flo
 # One row per registered projector version: where it is, how far behind, what it rejected.
 SELECT_PROJECTOR_STATUS = """
     WITH head AS (SELECT coalesce(max(position), 0) AS position FROM bo.event_log)
-    SELECT p.name, p.version, p.status, coalesce(t.notification_id, 0) AS checkpoint,
+    SELECT p.name, p.version, p.status, coalesce(t.notification_id, 0) AS checkpoint, p.fingerprint,
+           p.build_started_at, p.built_at, p.activated_at, p.deactivated_at, p.retired_at,
+           extract(epoch FROM p.built_at - p.build_started_at) AS build_seconds,
            head.position AS head,
            (SELECT count(*) FROM bo.event_log l WHERE l.position > coalesce(t.notification_id, 0)) AS lag_events,
            greatest(0, coalesce(extract(epoch FROM clock_timestamp() - (
@@ -62,8 +66,15 @@ SELECT_QUALITY = """
 
 
 def projector_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Each registered version; `code_changed` when its code differs from what built it."""
+    fingerprints = {(cls.name, cls.version): cls.fingerprint() for cls in DECLARED}
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(SELECT_PROJECTOR_STATUS).fetchall()
+        rows = cur.execute(SELECT_PROJECTOR_STATUS).fetchall()
+    for row in rows:
+        declared = fingerprints.get((row["name"], row["version"]))
+        row["code_changed"] = bool(row["fingerprint"]) and declared is not None and declared != row["fingerprint"]
+        row["declared_in_code"] = declared is not None
+    return rows
 
 
 def quality(conn: psycopg.Connection[Any]) -> dict[str, Any]:

@@ -1,13 +1,18 @@
-"""Reading the dead letters (`bo dlq list`, `bo dlq show`): what was rejected, by whom, and why."""
+"""Dead letters (`bo dlq list / show / replay`): what was rejected, by whom and why, and replaying them."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import dict_row
+
+from projections import registry
+from projections.runner import DEAD_LETTERED, ProjectionRunner
 
 SELECT_DEAD_LETTERS = """
     SELECT d.id, d.projector, d.projector_version, d.position, d.event_id, d.reason, d.detail,
@@ -66,3 +71,58 @@ def readable_bytes(value: bytes | None) -> dict[str, str] | None:
         return {"text": bytes(value).decode("utf-8")}
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
+
+
+# Open dead letters of the versions that are maintained, by version, up to the filters.
+SELECT_TO_REPLAY = """
+    SELECT d.id, d.projector, d.projector_version, d.position
+      FROM bo.dead_letters d
+      JOIN bo.projectors p ON p.name = d.projector AND p.version = d.projector_version
+     WHERE d.status = 'OPEN' AND p.status IN ('ACTIVE', 'READY', 'BUILDING')
+       AND (%(reason)s::text IS NULL OR d.reason = %(reason)s::text)
+       AND (%(projector)s::text IS NULL OR d.projector = %(projector)s::text)
+       AND (%(ids)s::bigint[] IS NULL OR d.id = ANY(%(ids)s::bigint[]))
+     ORDER BY d.projector, d.projector_version, d.position
+"""
+
+RESOLVE = """
+    UPDATE bo.dead_letters SET status = 'RESOLVED', resolved_at = now()
+     WHERE projector = %(projector)s AND projector_version = %(version)s AND position = ANY(%(positions)s)
+       AND status = 'OPEN'
+"""
+
+
+@dataclass
+class ReplayReport:
+    replayed: int = 0
+    resolved: int = 0
+    still_open: dict[str, int] | None = None
+
+
+def replay_dead_letters(datastore: PostgresDatastore, topic_of: Mapping[str, str], where: DeadLetterFilter,
+                        ids: Sequence[int] | None = None) -> ReplayReport:
+    """SPEC 4.4: re-run the current projector code on the selected open dead letters.
+
+    Those that now apply are marked RESOLVED; the rest stay OPEN with the reason and
+    detail the current code gives. Each projector version is replayed in one
+    transaction (see `ProjectionRunner.replay`), so a failure leaves it as it was.
+    """
+    with datastore.transaction(commit=False) as cur:
+        letters = cur.execute(SELECT_TO_REPLAY, {"reason": where.reason, "projector": where.projector,
+                                                 "ids": list(ids) if ids else None}).fetchall()
+    by_version: dict[tuple[str, int], list[int]] = {}
+    for letter in letters:
+        by_version.setdefault((letter["projector"], int(letter["projector_version"])), []).append(
+            int(letter["position"]))
+    report = ReplayReport(still_open={})
+    for (name, version), positions in sorted(by_version.items()):
+        projector = registry.declared(name, version)
+        fates = ProjectionRunner(datastore, [projector], topic_of).replay(projector, positions)
+        resolved = [p for p, fate in fates.items() if fate != DEAD_LETTERED]
+        with datastore.transaction(commit=True) as cur:
+            cur.execute(RESOLVE, {"projector": name, "version": version, "positions": resolved})
+        report.replayed += len(positions)
+        report.resolved += len(resolved)
+        assert report.still_open is not None
+        report.still_open[f"{name}:v{version}"] = len(positions) - len(resolved)
+    return report

@@ -22,13 +22,13 @@ class LedgerEntriesV1(NewestWinsProjector):
     id_column = "tx_id"
 
     def entity_id(self, event: LoggedEvent) -> str:
-        return _payload(event).tx_id
+        return ledger_payload(event).tx_id
 
     def upsert(self) -> sql.Composed:
         return upsert_ledger_entry(self.table())
 
     def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
-        p = _payload(event)
+        p = ledger_payload(event)
         return {
             "tx_id": p.tx_id, "wallet_id": p.wallet_id, "entry_type": p.entry_type,
             "amount": p.amount, "currency": p.currency, "status": p.status,
@@ -42,7 +42,7 @@ class LedgerEntriesV1(NewestWinsProjector):
         }
 
 
-def _payload(event: LoggedEvent) -> LedgerEntryPayload:
+def ledger_payload(event: LoggedEvent) -> LedgerEntryPayload:
     payload = event.event.payload
     assert isinstance(payload, LedgerEntryPayload)
     return payload

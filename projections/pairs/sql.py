@@ -45,3 +45,30 @@ UPSERT_PAIR = sql.SQL("""
 """)
 
 DELETE_PAIRS = sql.SQL("DELETE FROM {pairs} WHERE order_id = ANY(%(order_ids)s)")
+
+DELETE_MEMBERS = sql.SQL("""
+    DELETE FROM {members} m
+     USING unnest(%(kinds)s::text[], %(ids)s::text[]) AS k(kind, entity_id)
+     WHERE m.kind = k.kind AND m.entity_id = k.entity_id
+    RETURNING m.order_ref
+""")
+
+# Every log row of the given members (by the id the log recorded at ingest).
+SELECT_MEMBER_HISTORY = """
+    SELECT position, ingested_at, raw_value, oversized FROM bo.event_log
+     WHERE position <= %(up_to)s
+       AND ((event_type = 'PaymentOrderUpserted' AND entity_id = ANY(%(order_ids)s))
+         OR (event_type = 'LedgerEntryUpserted' AND entity_id = ANY(%(tx_ids)s)))
+     ORDER BY position
+"""
+
+# Orders and ledger entries that ever named one of these orders. The ledger side reads the
+# parsed documents (no index on related_id): a replay is a rare operator action.
+SELECT_CLAIMANTS = """
+    SELECT DISTINCT CASE event_type WHEN 'PaymentOrderUpserted' THEN 'ORDER' ELSE 'LEDGER' END AS kind,
+           entity_id
+      FROM bo.event_log
+     WHERE position <= %(up_to)s AND entity_id IS NOT NULL
+       AND ((event_type = 'PaymentOrderUpserted' AND entity_id = ANY(%(order_ids)s))
+         OR (event_type = 'LedgerEntryUpserted' AND document -> 'payload' ->> 'related_id' = ANY(%(order_ids)s)))
+"""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from projections.contract import LedgerEntryPayload, PaymentOrderPayload
+from projections.contract import LedgerEntryPayload, PaymentOrderPayload, ValidEvent, classify
 from projections.pairs import sql
-from projections.pairs.book import LEDGER, ORDER, MemberState, PairBook, PairRow
+from projections.pairs.book import LEDGER, ORDER, MemberKey, MemberState, PairBook, PairRow
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.rules import OrderingKey, PairStatus, claims_payment_order
 
@@ -18,6 +18,8 @@ class PaymentLedgerPairsV1(Projector):
     name = "payment_ledger_pairs"
     version = 1
     handles = frozenset({"LedgerEntryUpserted", "PaymentOrderUpserted"})
+    key_column = "order_id"
+    tables = ("", "_members", "_fates")
 
     def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
         if not events:
@@ -27,6 +29,42 @@ class PaymentLedgerPairsV1(Projector):
         fates = {e.position: book.apply(m) for e, m in zip(events, incoming, strict=True)}
         self._save(cur, book)
         return fates
+
+    def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:
+        """The members of `events`, the orders they ever claimed, every member that ever claimed
+        one of those orders, and so on until nothing new: a pair row's history (its
+        completed_at) depends on every member that was ever part of it."""
+        members = {member_of(e).member_key for e in events}
+        expanded: set[MemberKey] = set()
+        orders: set[str] = set()
+        positions: set[int] = set()
+        while todo := members - expanded:
+            expanded |= todo
+            rows = cur.execute(sql.SELECT_MEMBER_HISTORY, {
+                "order_ids": sorted(i for k, i in todo if k == ORDER),
+                "tx_ids": sorted(i for k, i in todo if k == LEDGER), "up_to": up_to}).fetchall()
+            claimed: set[str] = set()
+            for row in rows:
+                positions.add(int(row["position"]))
+                verdict = classify(row["raw_value"]) if not row["oversized"] else None
+                if isinstance(verdict, ValidEvent) and verdict.envelope.event_type in self.handles:
+                    ref = member_of(LoggedEvent(int(row["position"]), row["ingested_at"], verdict)).order_ref
+                    if ref is not None and ref not in orders:
+                        claimed.add(ref)
+            orders |= claimed
+            if claimed:
+                members |= {(r["kind"], r["entity_id"]) for r in cur.execute(
+                    sql.SELECT_CLAIMANTS, {"order_ids": sorted(claimed), "up_to": up_to}).fetchall()}
+        return sorted(positions)
+
+    def forget(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> None:
+        incoming = [member_of(e) for e in events]
+        keys = sorted({m.member_key for m in incoming})
+        stored_refs = cur.execute(sql.DELETE_MEMBERS.format(members=self.table("_members")),
+                                  {"kinds": [k for k, _ in keys], "ids": [i for _, i in keys]}).fetchall()
+        orders = {m.order_ref for m in incoming if m.order_ref}
+        orders |= {r["order_ref"] for r in stored_refs if r["order_ref"]}
+        cur.execute(sql.DELETE_PAIRS.format(pairs=self.table()), {"order_ids": sorted(orders)})
 
     def _load(self, cur: DictCursor, incoming: Sequence[MemberState]) -> PairBook:
         members_table, pairs_table = self.table("_members"), self.table()

@@ -11,7 +11,7 @@ import psycopg
 from eventstore import log
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
-from projections.registry import DECLARED
+from projections import registry
 from projections.runner import ProjectionRunner
 from projections.tracking import datastore_for
 
@@ -35,8 +35,11 @@ def append_all(url: str, records: list[LogRecord], group: str = "test", batch: i
 
 
 def runner(url: str, batch_size: int = 1000) -> ProjectionRunner:
-    return ProjectionRunner(datastore_for(url), [cls() for cls in DECLARED], TOPIC_OF,
-                            batch_size=batch_size)
+    """A runner of the versions the registry says run, as `bo project` builds it."""
+    datastore = datastore_for(url)
+    with datastore.transaction(commit=False) as cur:
+        projectors = registry.running(cur)
+    return ProjectionRunner(datastore, projectors, TOPIC_OF, batch_size=batch_size)
 
 
 def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

@@ -53,7 +53,7 @@ def test_large_binary_and_odd_messages_are_kept_and_oversized_ones_stubbed(datab
     assert (logged[3]["raw_value"], logged[3]["value_size"]) == (None, 0)
 
     topic_of = {"LedgerEntryUpserted": topic, "PaymentOrderUpserted": random_ref("unused")}
-    ProjectionRunner(datastore_for(database_url), [c() for c in DECLARED], topic_of).catch_up()
+    ProjectionRunner(datastore_for(database_url), [c() for c in DECLARED if c.version == 1], topic_of).catch_up()
     assert rows(database_url, "SELECT tx_id FROM bo.ledger_entries WHERE tx_id = 'tx-big'") == [{"tx_id": "tx-big"}]
     details = [r["detail"] for r in rows(database_url, """
         SELECT d.detail FROM bo.dead_letters d JOIN bo.event_log l USING (position)

@@ -1,0 +1,100 @@
+"""`bo rebuild NAME [--version N]`: build a projector version from position 0 into its own tables.
+
+The active version keeps serving meanwhile: the new version writes only its own tables
+(`bo.<name>_v<N>…`) and its own checkpoint. Each batch commits its table changes and its
+checkpoint together (see projections/runner.py), so a rebuild killed at any point resumes
+from its checkpoint when started again. When it has read the whole log it is marked READY;
+`bo project` keeps it caught up from then on, until it is activated or retired.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql
+
+from projections import registry
+from projections.errors import ProjectionError
+from projections.projector import Projector
+from projections.runner import ProjectionRunner
+from projections.tracking import CheckpointStore
+
+SELECT_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
+
+# Everything a version wrote, for a build from scratch (`--restart`). The version is not
+# serving (checked under the registry lock), so no reader sees the tables empty.
+DELETE_DEAD_LETTERS = "DELETE FROM bo.dead_letters WHERE projector = %(name)s AND projector_version = %(version)s"
+DELETE_CHECKPOINT = "DELETE FROM bo.projection_tracking WHERE application_name = %(tracking)s"
+
+
+class RebuildRefusedError(ProjectionError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildOutcome:
+    name: str
+    version: int
+    resumed_from: int
+    read: int
+    checkpoint: int
+    status: str
+
+
+def start(datastore: PostgresDatastore, projector: Projector, *, restart: bool = False) -> int:
+    """Register the version as BUILDING (or resume it); answer the checkpoint it resumes from."""
+    params = {"name": projector.name, "version": projector.version, "fingerprint": projector.fingerprint(),
+              "tracking": projector.tracking_name()}
+    with datastore.transaction(commit=True) as cur:
+        cur.execute(registry.LOCK_VERSIONS, params)
+        current = registry.registered(cur, projector.name, projector.version)
+        if current is not None and current["status"] == registry.ACTIVE:
+            raise RebuildRefusedError(
+                f"{projector.name} v{projector.version} is ACTIVE: readers would see it emptied. "
+                f"Declare a new version in code and rebuild that, then activate it.")
+        if current is None:
+            cur.execute(registry.REGISTER_BUILDING, params)
+        elif restart or current["status"] == registry.RETIRED:
+            for suffix in projector.tables:
+                cur.execute(sql.SQL("DELETE FROM {table}").format(table=projector.table(suffix)))
+            cur.execute(DELETE_DEAD_LETTERS, params)
+            cur.execute(DELETE_CHECKPOINT, params)
+            cur.execute(registry.RESTART_BUILD, params)
+        return CheckpointStore(datastore).checkpoint_in(cur, projector.tracking_name())
+
+
+def rebuild(
+    datastore: PostgresDatastore,
+    projector: Projector,
+    topic_of: Mapping[str, str],
+    *,
+    batch_size: int = 20_000,
+    restart: bool = False,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+) -> RebuildOutcome:
+    """Build `projector` up to the head of the log; mark it READY when caught up."""
+    stop = stop or threading.Event()
+    resumed_from = start(datastore, projector, restart=restart)
+    runner = ProjectionRunner(datastore, [projector], topic_of, batch_size=batch_size)
+    read, checkpoint = 0, resumed_from
+    while True:
+        with datastore.transaction(commit=False) as cur:
+            head_row = cur.execute(SELECT_HEAD).fetchone()
+        head = int(head_row["head"]) if head_row else 0
+        on_progress(checkpoint, head)
+        if checkpoint >= head or stop.is_set():
+            break
+        outcome = runner.run_batch(projector)
+        read += outcome.read
+        checkpoint = outcome.checkpoint
+    status = registry.BUILDING
+    if not stop.is_set():
+        with datastore.transaction(commit=True) as cur:
+            cur.execute(registry.MARK_READY, {"name": projector.name, "version": projector.version})
+            current = registry.registered(cur, projector.name, projector.version)
+        status = current["status"] if current else registry.BUILDING
+    return RebuildOutcome(projector.name, projector.version, resumed_from, read, checkpoint, status)
