@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from projections.ledger_entries.queries import has_amount_minor
 from projections.rules import MISSING_ORDER, claims_payment_order
 
 
@@ -32,7 +33,9 @@ def ledger_entry(row: Mapping[str, Any], data_lag_sec: float) -> dict[str, Any]:
     """SPEC 5 `GET /admin/tx/{tx_id}`: the entry with its pairing and provenance."""
     return {
         "tx_id": row["tx_id"], "wallet_id": row["wallet_id"], "entry_type": row["entry_type"],
-        "amount": money(row["amount"]), "currency": row["currency"],
+        "amount": money(row["amount"]),
+        **({"amount_minor": row["amount_minor"]} if has_amount_minor(row) else {}),
+        "currency": row["currency"],
         "status": row["status"], "status_group": row["status_group"],
         "related_id": row["related_id"], "related_type": row["related_type"],
         "created_at": timestamp(row["created_at"]), "updated_at": timestamp(row["updated_at"]),

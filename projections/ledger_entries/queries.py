@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from psycopg.rows import dict_row
 # Each statement reads the entry, its pair row (if it claims a payment order) and the
 # log coordinates of the event that produced it: one indexed look-up per table.
 _ENTRY_WITH_PAIR_AND_SOURCE = sql.SQL("""
-    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.currency, le.status,
+    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.amount_minor, le.currency, le.status,
            le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
            le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
            le.projector_version, le.version_missing_cnt,
@@ -45,6 +46,14 @@ SELECT_WALLET_PAGE = sql.SQL("""{entries}
      ORDER BY le.booked_at DESC, le.tx_id DESC
      LIMIT %(limit)s
 """).format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
+
+
+# The first ledger_entries version with `amount_minor`; rows of earlier versions have none.
+AMOUNT_MINOR_SINCE_VERSION = 2
+
+
+def has_amount_minor(row: Mapping[str, Any]) -> bool:
+    return int(row["projector_version"]) >= AMOUNT_MINOR_SINCE_VERSION
 
 
 @dataclass(frozen=True, slots=True)

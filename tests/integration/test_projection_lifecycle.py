@@ -9,10 +9,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import falcon.testing
 import psycopg
 import pytest
 
+from api.app import AppDeps, create_app
+from api.auth import LocalOpenAccess
 from bo.generate import StreamShape, generate
+from bo.migrate import head_revision
+from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from projections import registry
@@ -36,6 +41,19 @@ def generated_records(payments: int, start_offset: int) -> list[LogRecord]:
         records.append(decode(KafkaCoordinates(message.topic, 1, offset, None), message.key, message.value,
                               list(message.headers)))
     return records
+
+
+def api_get(url: str, path: str) -> dict[str, Any]:
+    """GET through the WSGI app, as the API serves whichever version is active."""
+    pool = open_pool(url)
+    try:
+        client = falcon.testing.TestClient(create_app(AppDeps(
+            pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32, expected_revision=head_revision())))
+        result = client.simulate_get(path)
+        assert result.status_code == 200, result.text
+        return dict(result.json)
+    finally:
+        pool.close()
 
 
 def checksum(url: str, table: str) -> str:
@@ -142,10 +160,15 @@ def test_activation_is_refused_for_a_version_behind_the_active_one(logged: str) 
     assert served == [{"amount_minor": 12500}]
     with pytest.raises(RebuildRefusedError, match="ACTIVE"):
         rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, restart=True)
+    body = api_get(logged, "/admin/tx/tx-1d")
+    assert (body["amount"], body["amount_minor"], body["projection"]) == (
+        "12500.00", 12500, {"name": "ledger_entries", "version": 2})
     back = rollback(datastore, "ledger_entries")
     assert (back.previous, back.active) == (2, 1)
     assert rows(logged, "SELECT amount_minor FROM bo.ledger_entries WHERE tx_id = 'tx-1d'") == [
         {"amount_minor": None}]
+    body = api_get(logged, "/admin/tx/tx-1d")
+    assert "amount_minor" not in body and body["projection"]["version"] == 1
     datastore.close()
 
 
