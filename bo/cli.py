@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     publish_cmd = command("publish", _publish, "send messages in the samples format to Kafka")
     publish_cmd.add_argument("file", type=Path, help="JSON Lines file of {topic, key, value, headers}")
     ingest_cmd = command("ingest", _ingest, "consume Kafka into bo.event_log until stopped")
-    project_cmd = command("project", _project, "run the active and building projector versions until stopped")
+    project_cmd = command("project", _project, "keep the active and ready projector versions caught up until stopped")
     for long_running in (ingest_cmd, project_cmd):
         long_running.add_argument("--health-port", type=int, default=None,
                                   help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
@@ -214,7 +214,7 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
     if args.health_port:
         serve_health(runner.health, args.health_port)
-    runner.run(stop, url)
+    runner.run(stop, url, follow_registry=True)
     datastore.close()
     return 0
 

@@ -22,11 +22,11 @@ NAMES: tuple[str, ...] = tuple(dict.fromkeys(cls.name for cls in DECLARED))
 
 BUILDING, READY, ACTIVE, RETIRED = "BUILDING", "READY", "ACTIVE", "RETIRED"
 
-# Versions `bo project` keeps current: the one serving, those being built, and the
-# caught-up ones kept for activation or rollback.
+# Versions `bo project` keeps current: the one serving and the caught-up ones kept for
+# activation or rollback. A BUILDING version is `bo rebuild`'s, with its large batches.
 SELECT_RUNNING_VERSIONS = """
     SELECT name, version, status FROM bo.projectors
-     WHERE status IN ('ACTIVE', 'READY', 'BUILDING')
+     WHERE status IN ('ACTIVE', 'READY')
      ORDER BY name, version
 """
 
@@ -76,7 +76,7 @@ def latest(name: str) -> Projector:
 
 
 def running(cur: DictCursor) -> list[Projector]:
-    """The ACTIVE, READY and BUILDING versions, as registered in `bo.projectors`."""
+    """The ACTIVE and READY versions, as registered in `bo.projectors`."""
     return [declared(r["name"], r["version"]) for r in cur.execute(SELECT_RUNNING_VERSIONS).fetchall()]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,10 +60,26 @@ class ProjectionRunner:
         self.checkpoints = CheckpointStore(datastore)
         self.projectors = list(projectors)
         self.batch_size = batch_size
+        self._topic_of = dict(topic_of)
+        self._topics: dict[str, frozenset[str]] = {}
+        self._set_projectors(projectors)
+
+    def _set_projectors(self, projectors: Sequence[Projector]) -> None:
+        self.projectors = list(projectors)
         self._topics = {
-            p.tracking_name(): frozenset(topic_of[t] for t in p.handles if t in topic_of)
+            p.tracking_name(): frozenset(self._topic_of[t] for t in p.handles if t in self._topic_of)
             for p in self.projectors
         }
+
+    def follow_registry(self) -> None:
+        """Run the versions `bo.projectors` says run now (a rebuild or a retirement since start)."""
+        from projections import registry  # the registry declares every projector: imported late
+
+        with self.datastore.transaction(commit=False) as cur:
+            running = registry.running(cur)
+        if [p.tracking_name() for p in running] != [p.tracking_name() for p in self.projectors]:
+            logger.info("projector versions changed", extra={"versions": [p.tracking_name() for p in running]})
+            self._set_projectors(running)
 
     def run_batch(self, projector: Projector) -> BatchOutcome:
         with self.datastore.transaction(commit=True) as cur:
@@ -120,12 +137,22 @@ class ProjectionRunner:
             behind = [p for p, outcome in outcomes if outcome.read == self.batch_size]
         return total
 
-    def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0) -> None:
-        """Follow the log until `stop` is set: catch up, then wait for NOTIFY (or poll)."""
+    def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0,
+            follow_registry: bool = False, registry_every_s: float = 2.0) -> None:
+        """Follow the log until `stop` is set: catch up, then wait for NOTIFY (or poll).
+
+        With `follow_registry`, the set of versions is re-read every `registry_every_s`, so
+        a version registered by `bo rebuild` is kept caught up once built, and a retired
+        one is dropped, without a restart.
+        """
         delay = 0.2
         listener: psycopg.Connection[Any] | None = None
+        registry_read_at = time.monotonic()
         while not stop.is_set():
             try:
+                if follow_registry and time.monotonic() - registry_read_at >= registry_every_s:
+                    self.follow_registry()
+                    registry_read_at = time.monotonic()
                 if listener is None or listener.closed:
                     listener = psycopg.connect(listen_url, autocommit=True, connect_timeout=5)
                     listener.execute("LISTEN bo_event_log")
