@@ -158,7 +158,11 @@ PAYLOAD_MODELS: dict[str, type[LedgerEntryPayload] | type[PaymentOrderPayload]] 
 class ValidEvent:
     envelope: Envelope
     payload: LedgerEntryPayload | PaymentOrderPayload
-    payload_sha256: bytes
+
+    @property
+    def payload_sha256(self) -> bytes:
+        """Computed when asked: only a repeated event_id needs it (duplicate or conflict)."""
+        return payload_digest(self.envelope.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +199,7 @@ def validate_document(document: object) -> ValidEvent | Rejection:
         payload = PAYLOAD_MODELS[envelope.event_type].model_validate(envelope.payload)
     except ValidationError as exc:
         return Rejection("SCHEMA_VIOLATION", _describe(exc, "payload."), event_id)
-    return ValidEvent(envelope, payload, payload_digest(envelope.payload))
+    return ValidEvent(envelope, payload)
 
 
 def classify(raw_value: bytes | None) -> ValidEvent | Rejection:

@@ -34,3 +34,19 @@ def stored_keys(cur: DictCursor, table: sql.Identifier, id_column: str, ids: Seq
         r["entity_id"]: OrderingKey.of(r["version"], r["updated_at"], r["ingested_at"], r["position"])
         for r in cur.execute(query, {"ids": list(set(ids))}).fetchall()
     }
+
+
+def micros(column: sql.Composable) -> sql.Composed:
+    """A timestamptz as integer microseconds since the epoch (exact: extract gives numeric)."""
+    return sql.SQL("(extract(epoch FROM {c}) * 1000000)::bigint").format(c=column)
+
+
+def ordering_key(alias: str) -> sql.Composed:
+    """SPEC 4.1's key as a bigint[] that compares like `OrderingKey`: a flag before each optional
+    part (missing compares lower), then ingested_at and position. Arrays compare element by
+    element, so `max()` over a window is the newest state so far."""
+    a = sql.Identifier(alias)
+    return sql.SQL(
+        "ARRAY[({a}.version IS NOT NULL)::int, coalesce({a}.version, 0), ({a}.updated_at IS NOT NULL)::int,"
+        " coalesce({u}, 0), {i}, {a}.position]::bigint[]"
+    ).format(a=a, u=micros(sql.SQL("{a}.updated_at").format(a=a)), i=micros(sql.SQL("{a}.ingested_at").format(a=a)))

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from psycopg import sql
 
-from projections.keys import stored_keys
+from projections.keys import NEWER_THAN_STORED, ordering_key, stored_keys
 from projections.newest_wins import Candidate, decide
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.rules import OrderingKey
@@ -36,6 +36,29 @@ class NewestWinsProjector(Projector):
 
     @abstractmethod
     def upsert(self) -> sql.Composed: ...
+
+    @abstractmethod
+    def row_sql(self) -> dict[str, sql.Composable]:
+        """The read-table row as SQL over `b` (the batch row, see projections/batch.py) and
+        `j.unversioned` (applied unversioned events of the entity in this batch): the same
+        values as `row`, for the set-based path."""
+
+    def apply_batch(self, cur: DictCursor) -> None:
+        """Set-based `apply` over `bo_batch`: fates by a window over each entity's keys, then
+        one upsert of each entity's winner. Same decisions as `decide`, event by event."""
+        names = {"table": self.table(), "id": sql.Identifier(self.id_column),
+                 "judged": sql.Identifier(f"bo_judged_{self.table_name()}"),
+                 "fates": self.table("_fates"), "key_b": ordering_key("b"), "key_t": ordering_key("t")}
+        cur.execute(JUDGE_NEWEST.format(**names, handles=sql.Literal(sorted(self.handles))))
+        cur.execute(INSERT_JUDGED_FATES.format(**names))
+        row = self.row_sql()
+        cur.execute(UPSERT_WINNERS.format(
+            **names, columns=sql.SQL(", ").join(sql.Identifier(c) for c in row),
+            values=sql.SQL(", ").join(row.values()),
+            assignments=sql.SQL(", ").join(
+                sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+                for c in row if c not in (self.id_column, "version_missing_cnt")),
+            newer=NEWER_THAN_STORED))
 
     def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
         if not events:
@@ -62,6 +85,49 @@ class NewestWinsProjector(Projector):
             table=self.table(), id=sql.Identifier(self.id_column)),
             {"ids": sorted({self.entity_id(e) for e in events})})
 
+
+# Each first-seen valid event of the batch, APPLIED when its key beats every earlier key of
+# its entity (the stored row's included), as `decide` walks them in position order.
+JUDGE_NEWEST = sql.SQL("""
+    CREATE TEMPORARY TABLE {judged} ON COMMIT DROP AS
+    WITH candidates AS (
+        SELECT b.position, b.entity_id, {key_b} AS key, b.version IS NULL AS unversioned
+          FROM bo_batch b
+         WHERE b.verdict = 'VALID' AND b.occurrence = 'FIRST' AND b.event_type = ANY({handles}::text[])
+    ), timeline AS (
+        SELECT position, entity_id, key, unversioned, true AS incoming FROM candidates
+        UNION ALL
+        SELECT t.position, t.{id}, {key_t}, false, false FROM {table} t
+         WHERE t.{id} IN (SELECT entity_id FROM candidates)
+    ), judged AS (
+        SELECT position, entity_id, incoming, unversioned,
+               key > coalesce(max(key) OVER (PARTITION BY entity_id ORDER BY position
+                                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                              '{{-1}}'::bigint[]) AS applied
+          FROM timeline
+    )
+    SELECT position, entity_id, applied,
+           count(*) FILTER (WHERE applied AND unversioned) OVER (PARTITION BY entity_id) AS unversioned
+      FROM judged WHERE incoming
+""")
+
+INSERT_JUDGED_FATES = sql.SQL("""
+    INSERT INTO {fates} (position, event_id, fate)
+    SELECT j.position, b.event_id, CASE WHEN j.applied THEN 'APPLIED' ELSE 'SUPERSEDED' END
+      FROM {judged} j JOIN bo_batch b USING (position)
+""")
+
+# The last applied event of each entity is its newest state.
+UPSERT_WINNERS = sql.SQL("""
+    INSERT INTO {table} AS t ({columns})
+    SELECT DISTINCT ON (j.entity_id) {values}
+      FROM {judged} j JOIN bo_batch b USING (position)
+     WHERE j.applied
+     ORDER BY j.entity_id, j.position DESC
+    ON CONFLICT ({id}) DO UPDATE SET {assignments},
+        version_missing_cnt = t.version_missing_cnt + EXCLUDED.version_missing_cnt
+    WHERE {newer}
+""")
 
 # Every log row of the given entities (by the id the log recorded at ingest).
 SELECT_ENTITY_POSITIONS = """

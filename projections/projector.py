@@ -78,6 +78,11 @@ class Projector(ABC):
         """Apply `events` (valid, first-seen, in position order); return position → fate."""
 
     @abstractmethod
+    def apply_batch(self, cur: DictCursor) -> None:
+        """`apply`, set-based: the first-seen valid events of `bo_batch` (projections/batch.py) it
+        handles, in position order; records their APPLIED/SUPERSEDED fates in `<table>_fates`."""
+
+    @abstractmethod
     def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:
         """Log positions (≤ up_to) whose state `events` take part in: what a replay must re-project.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +24,10 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
+from psycopg import sql as psql
 
 from eventstore.health import Health
-from projections import sql
+from projections import batch, sql
 from projections.contract import Rejection, ValidEvent, classify
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.tracking import CheckpointStore
@@ -34,6 +36,15 @@ logger = logging.getLogger(__name__)
 
 DUPLICATE = "DUPLICATE"
 DEAD_LETTERED = "DEAD_LETTERED"
+KNOWN_EVENT_TYPES = frozenset({"LedgerEntryUpserted", "PaymentOrderUpserted"})
+# The set-based engine (projections/batch.py and each projector's apply_batch) projects; the
+# Python engine (each projector's apply over the pure cores) is the executable specification
+# that tests hold it equal to.
+SQL_ENGINE, PYTHON_ENGINE = "sql", "python"
+
+
+def sql_literal(values: Sequence[str]) -> psql.Composable:
+    return psql.SQL("{}::text[]").format(psql.Literal(list(values)))
 
 
 @dataclass
@@ -54,12 +65,17 @@ class ProjectionRunner:
         *,
         batch_size: int = 2000,
         health: Health | None = None,
+        engine: str = SQL_ENGINE,
     ) -> None:
+        if engine not in (SQL_ENGINE, PYTHON_ENGINE):
+            raise ValueError(f"unknown projection engine {engine!r}")
+        self.engine = engine
         self.health = health or Health("project")
         self.datastore = datastore
         self.checkpoints = CheckpointStore(datastore)
         self.projectors = list(projectors)
         self.batch_size = batch_size
+        self._verdicts: OrderedDict[int, ValidEvent | Rejection] = OrderedDict()
         self._topic_of = dict(topic_of)
         self._topics: dict[str, frozenset[str]] = {}
         self._set_projectors(projectors)
@@ -82,6 +98,8 @@ class ProjectionRunner:
             self._set_projectors(running)
 
     def run_batch(self, projector: Projector) -> BatchOutcome:
+        if self.engine == SQL_ENGINE:
+            return self._run_cohort([projector])[projector.tracking_name()]
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
             checkpoint = self.checkpoints.checkpoint_in(cur, projector.tracking_name())
@@ -97,6 +115,42 @@ class ProjectionRunner:
         for fate in fates.values():
             counts[fate] = counts.get(fate, 0) + 1
         return BatchOutcome(read=len(rows), fates=counts, checkpoint=last)
+
+    def _run_cohort(self, cohort: Sequence[Projector]) -> dict[str, BatchOutcome]:
+        """One batch for versions at the same checkpoint, judged once (projections/batch.py).
+
+        Every version of the cohort applies the same log rows and records the same checkpoint
+        in one transaction; a version found at another checkpoint (another runner moved it)
+        sits this batch out.
+        """
+        names = sorted(p.tracking_name() for p in cohort)
+        with self.datastore.transaction(commit=True) as cur:
+            for name in names:
+                cur.execute(sql.LOCK_PROJECTOR, {"name": name})
+            checkpoints = {name: self.checkpoints.checkpoint_in(cur, name) for name in names}
+            after = min(checkpoints.values())
+            outcomes = {name: BatchOutcome(checkpoint=checkpoint) for name, checkpoint in checkpoints.items()}
+            head_row = cur.execute(sql.SELECT_HEAD).fetchone()
+            up_to = min(after + self.batch_size, int(head_row["head"]) if head_row else 0)
+            if up_to <= after:
+                return outcomes
+            read = batch.prepare(cur, batch.Rows(after=after, up_to=up_to))
+            for projector in cohort:
+                if checkpoints[projector.tracking_name()] == after:
+                    self._apply_prepared(cur, projector)
+                    self.checkpoints.record(cur, projector.tracking_name(), up_to)
+                    outcomes[projector.tracking_name()] = BatchOutcome(read=read, checkpoint=up_to)
+        return outcomes
+
+    def _apply_prepared(self, cur: DictCursor, projector: Projector) -> None:
+        """Dead letters and duplicates of what `projector` takes from `bo_batch`, then its apply."""
+        takes = sql.TAKES.format(
+            handles=sql_literal(sorted(projector.handles)), known=sql_literal(sorted(KNOWN_EVENT_TYPES)),
+            topics=sql_literal(sorted(self._topics[projector.tracking_name()])))
+        cur.execute(sql.INSERT_BATCH_DEAD_LETTERS.format(takes=takes),
+                    {"projector": projector.name, "version": projector.version})
+        cur.execute(sql.INSERT_BATCH_FATES.format(takes=takes, fates=projector.table("_fates")))
+        projector.apply_batch(cur)
 
     def replay(self, projector: Projector, positions: Sequence[int]) -> dict[int, str]:
         """Re-run the current code on `positions` (dead letters) and everything they take part in.
@@ -115,20 +169,32 @@ class ProjectionRunner:
             rows = cur.execute(sql.SELECT_LOG_AT, {"positions": scope}).fetchall()
             projector.forget(cur, self._valid_events(projector, rows))
             cur.execute(sql.DELETE_FATES.format(fates=projector.table("_fates")), {"positions": scope})
-            fates = self._project(cur, projector, rows)
+            if self.engine == SQL_ENGINE:
+                batch.prepare(cur, batch.Rows(positions=scope))
+                self._apply_prepared(cur, projector)
+                fates = {int(r["position"]): r["fate"] for r in cur.execute(
+                    sql.SELECT_FATES.format(fates=projector.table("_fates")), {"positions": asked}).fetchall()}
+            else:
+                fates = self._project(cur, projector, rows)
         return {p: fates.get(p, DEAD_LETTERED) for p in asked}
 
     def _valid_events(self, projector: Projector, rows: Sequence[Mapping[str, Any]]) -> list[LoggedEvent]:
         events = []
         for row in rows:
             if self._takes(projector, row):
-                verdict = _judge(row)
+                verdict = self._verdict(row)
                 if isinstance(verdict, ValidEvent) and verdict.envelope.event_type in projector.handles:
                     events.append(LoggedEvent(int(row["position"]), row["ingested_at"], verdict))
         return events
 
     def catch_up(self) -> int:
-        """Run every projector, a batch each in turn, until each has read the whole log as it is now."""
+        """Run every projector until each has read the whole log as it is now; answer rows read.
+
+        The SQL engine runs versions at the same checkpoint as one cohort (each log row
+        judged once for all of them); the Python engine runs them a batch each in turn.
+        """
+        if self.engine == SQL_ENGINE:
+            return self._catch_up_in_cohorts()
         total = 0
         behind = list(self.projectors)
         while behind:
@@ -136,6 +202,23 @@ class ProjectionRunner:
             total += sum(outcome.read for _, outcome in outcomes)
             behind = [p for p, outcome in outcomes if outcome.read == self.batch_size]
         return total
+
+    def _catch_up_in_cohorts(self) -> int:
+        total = 0
+        while True:
+            with self.datastore.transaction(commit=False) as cur:
+                checkpoints = {p.tracking_name(): self.checkpoints.checkpoint_in(cur, p.tracking_name())
+                               for p in self.projectors}
+            cohorts: dict[int, list[Projector]] = {}
+            for projector in self.projectors:
+                cohorts.setdefault(checkpoints[projector.tracking_name()], []).append(projector)
+            full = False
+            for _, cohort in sorted(cohorts.items()):
+                outcomes = self._run_cohort(cohort)
+                total += sum(o.read for o in outcomes.values())
+                full = full or any(o.read == self.batch_size for o in outcomes.values())
+            if not full:
+                return total
 
     def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0,
             follow_registry: bool = False, registry_every_s: float = 2.0) -> None:
@@ -183,6 +266,21 @@ class ProjectionRunner:
         for projector in self.projectors:
             self.checkpoints.wait(projector.tracking_name(), position, timeout=timeout)
 
+    def _verdict(self, row: Mapping[str, Any]) -> ValidEvent | Rejection:
+        """The contract's verdict on a log row, judged once for all the versions this runner runs.
+
+        Log rows never change, so a verdict stays true; the cache holds the last few batches
+        (the versions read the same ranges one after another).
+        """
+        position = int(row["position"])
+        verdict = self._verdicts.get(position)
+        if verdict is None:
+            verdict = _judge(row)
+            self._verdicts[position] = verdict
+            if len(self._verdicts) > 4 * self.batch_size:
+                self._verdicts.popitem(last=False)
+        return verdict
+
     def _takes(self, projector: Projector, row: Mapping[str, Any]) -> bool:
         event_type = row["event_type"]
         if event_type in ("LedgerEntryUpserted", "PaymentOrderUpserted"):
@@ -194,7 +292,7 @@ class ProjectionRunner:
     def _project(self, cur: DictCursor, projector: Projector, rows: Sequence[Mapping[str, Any]]
                  ) -> dict[int, str]:
         verdicts: list[tuple[Mapping[str, Any], ValidEvent | Rejection]] = [
-            (row, _judge(row)) for row in rows if self._takes(projector, row)
+            (row, self._verdict(row)) for row in rows if self._takes(projector, row)
         ]
         fates: dict[int, str] = {}
         rejections: dict[int, Rejection] = {}
@@ -228,10 +326,10 @@ class ProjectionRunner:
                 rejections[position] = verdict
                 continue
             event_id = verdict.envelope.event_id
-            first_position, first_digest = first[event_id]
+            first_position, first_event = first[event_id]
             if first_position == position:
                 fresh.append(LoggedEvent(position, row["ingested_at"], verdict))
-            elif first_digest == verdict.payload_sha256:
+            elif first_event.payload_sha256 == verdict.payload_sha256:
                 fates[position] = DUPLICATE
             else:
                 rejections[position] = Rejection(
@@ -244,17 +342,17 @@ class ProjectionRunner:
 
     def _first_valid_occurrences(
         self, cur: DictCursor, verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]]
-    ) -> dict[str, tuple[int, bytes]]:
-        """event_id → (position, payload digest) of its earliest valid row, up to this batch's end."""
-        occurrences: dict[str, tuple[int, bytes]] = {}
+    ) -> dict[str, tuple[int, ValidEvent]]:
+        """event_id → (position, event) of its earliest valid row, up to this batch's end."""
+        occurrences: dict[str, tuple[int, ValidEvent]] = {}
 
-        def note(event_id: str, position: int, digest: bytes) -> None:
+        def note(event_id: str, position: int, event: ValidEvent) -> None:
             if event_id not in occurrences or position < occurrences[event_id][0]:
-                occurrences[event_id] = (position, digest)
+                occurrences[event_id] = (position, event)
 
         valid = [(int(row["position"]), v) for row, v in verdicts if isinstance(v, ValidEvent)]
         for position, verdict in valid:
-            note(verdict.envelope.event_id, position, verdict.payload_sha256)
+            note(verdict.envelope.event_id, position, verdict)
         if valid:
             others = cur.execute(sql.SELECT_OTHER_OCCURRENCES, {
                 "event_ids": sorted(occurrences),
@@ -262,9 +360,9 @@ class ProjectionRunner:
                 "taken": [int(row["position"]) for row, _ in verdicts],
             }).fetchall()
             for other in others:
-                earlier = classify(other["raw_value"])
+                earlier = self._verdict(other)
                 if isinstance(earlier, ValidEvent) and earlier.envelope.event_id == other["event_id"]:
-                    note(other["event_id"], int(other["position"]), earlier.payload_sha256)
+                    note(other["event_id"], int(other["position"]), earlier)
         return occurrences
 
     def _record(
@@ -276,15 +374,9 @@ class ProjectionRunner:
         rejections: Mapping[int, Rejection],
         event_ids: Mapping[int, str | None],
     ) -> None:
-        digests = {e.position: e.event.payload_sha256 for e in fresh}
-        cur.executemany(
-            sql.INSERT_FATE.format(fates=projector.table("_fates")),
-            [
-                {"position": position, "fate": fate, "event_id": event_ids.get(position),
-                 "payload_sha256": digests.get(position)}
-                for position, fate in sorted(fates.items())
-            ],
-        )
+        with cur.copy(sql.COPY_FATES.format(fates=projector.table("_fates"))) as copy:
+            for position, fate in sorted(fates.items()):
+                copy.write_row((position, event_ids.get(position), None, fate))
         if rejections:
             cur.executemany(sql.INSERT_DEAD_LETTER, [
                 {"projector": projector.name, "version": projector.version, "position": position,

@@ -27,17 +27,15 @@ DELETE_FATES = sql.SQL("DELETE FROM {fates} WHERE position = ANY(%(positions)s)"
 # Other log rows carrying the same event ids, up to the end of the batch, whatever
 # their topic or type: event ids are unique across all topics (SPEC 2).
 SELECT_OTHER_OCCURRENCES = """
-    SELECT position, event_id, raw_value
+    SELECT position, event_id, raw_value, oversized, value_size
       FROM bo.event_log
      WHERE event_id = ANY(%(event_ids)s)
        AND position <= %(up_to)s
        AND NOT (position = ANY(%(taken)s))
 """
 
-INSERT_FATE = sql.SQL("""
-    INSERT INTO {fates} (position, event_id, payload_sha256, fate)
-    VALUES (%(position)s, %(event_id)s, %(payload_sha256)s, %(fate)s)
-""")
+# One row per log row the version read; COPY, as there are as many as log rows.
+COPY_FATES = sql.SQL("COPY {fates} (position, event_id, payload_sha256, fate) FROM STDIN")
 
 INSERT_DEAD_LETTER = """
     INSERT INTO bo.dead_letters (projector, projector_version, position, event_id, reason, detail)
@@ -45,3 +43,32 @@ INSERT_DEAD_LETTER = """
     ON CONFLICT (projector, projector_version, position) DO UPDATE
        SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
 """
+
+SELECT_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
+
+SELECT_FATES = sql.SQL("SELECT position, fate FROM {fates} WHERE position = ANY(%(positions)s)")
+
+# What a version takes from the batch: the event types it handles, and rows of no known
+# type (not JSON, unknown event_type) from its topics or from backfill (no topic).
+TAKES = sql.SQL("""
+    (b.event_type = ANY({handles})
+     OR ((b.event_type IS NULL OR NOT (b.event_type = ANY({known}))) AND (b.topic IS NULL OR b.topic = ANY({topics}))))
+""")
+
+INSERT_BATCH_DEAD_LETTERS = sql.SQL("""
+    INSERT INTO bo.dead_letters (projector, projector_version, position, event_id, reason, detail)
+    SELECT %(projector)s, %(version)s, b.position, b.event_id,
+           CASE WHEN b.verdict = 'REJECTED' THEN b.reason ELSE 'DUPLICATE_EVENT_ID_CONFLICT' END, b.detail
+      FROM bo_batch b
+     WHERE {takes} AND (b.verdict = 'REJECTED' OR b.occurrence = 'CONFLICT')
+     ORDER BY b.position
+    ON CONFLICT (projector, projector_version, position) DO UPDATE
+       SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
+""")
+
+INSERT_BATCH_FATES = sql.SQL("""
+    INSERT INTO {fates} (position, event_id, fate)
+    SELECT b.position, b.event_id, CASE WHEN b.occurrence = 'DUPLICATE' THEN 'DUPLICATE' ELSE 'DEAD_LETTERED' END
+      FROM bo_batch b
+     WHERE {takes} AND (b.verdict = 'REJECTED' OR b.occurrence IN ('DUPLICATE', 'CONFLICT'))
+""")

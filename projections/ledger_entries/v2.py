@@ -11,6 +11,7 @@ from typing import Any
 
 from psycopg import sql
 
+from projections.contract_sql import amount_minor_sql
 from projections.currencies import amount_minor
 from projections.ledger_entries.sql import COLUMNS_V1, upsert_ledger_entry
 from projections.ledger_entries.v1 import LedgerEntriesV1, ledger_payload
@@ -28,6 +29,9 @@ class LedgerEntriesV2(LedgerEntriesV1):
 
     def upsert(self) -> sql.Composed:
         return upsert_ledger_entry(self.table(), COLUMNS_V2)
+
+    def row_sql(self) -> dict[str, sql.Composable]:
+        return {**super().row_sql(), "amount_minor": amount_minor_sql(sql.SQL("b.amount"), sql.SQL("b.currency"))}
 
     def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
         p = ledger_payload(event)

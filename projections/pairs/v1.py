@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from psycopg import sql as psql
+
 from projections.contract import LedgerEntryPayload, PaymentOrderPayload, ValidEvent, classify
+from projections.keys import ordering_key
 from projections.pairs import sql
 from projections.pairs.book import LEDGER, ORDER, MemberKey, MemberState, PairBook, PairRow
 from projections.projector import DictCursor, LoggedEvent, Projector
@@ -29,6 +32,17 @@ class PaymentLedgerPairsV1(Projector):
         fates = {e.position: book.apply(m) for e, m in zip(events, incoming, strict=True)}
         self._save(cur, book)
         return fates
+
+    def apply_batch(self, cur: DictCursor) -> None:
+        """Set-based `apply` over `bo_batch` (see the statements in pairs/sql.py)."""
+        names = {"members": self.table("_members"), "pairs": self.table(), "fates": self.table("_fates"),
+                 "key_b": ordering_key("b"), "key_m": ordering_key("m"),
+                 "handles": psql.Literal(sorted(self.handles)), "version": psql.Literal(self.version)}
+        cur.execute(sql.JUDGE_MEMBER_EVENTS.format(**names))
+        for statement in (sql.MEMBER_STATES, sql.CHANGE_POINTS, sql.MEMBER_INTERVALS, sql.PAIR_STATUS_AT_CHANGES,
+                          sql.SELECT_FINAL_PAIRS, sql.UPSERT_FINAL_PAIRS, sql.DELETE_EMPTY_PAIRS,
+                          sql.UPSERT_FINAL_MEMBERS, sql.INSERT_MEMBER_FATES):
+            cur.execute(statement.format(**names))
 
     def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:
         """The members of `events`, the orders they ever claimed, every member that ever claimed

@@ -7,6 +7,7 @@ from typing import Any
 from psycopg import sql
 
 from projections.contract import PaymentOrderPayload
+from projections.contract_sql import mask_digits_sql, mask_email_sql, mask_name_sql, status_group_sql
 from projections.masking import mask_digits, mask_email, mask_name
 from projections.newest_wins_projector import NewestWinsProjector
 from projections.payment_orders.sql import upsert_payment_order
@@ -27,6 +28,24 @@ class PaymentOrdersV1(NewestWinsProjector):
 
     def upsert(self) -> sql.Composed:
         return upsert_payment_order(self.table())
+
+    def row_sql(self) -> dict[str, sql.Composable]:
+        def b(column: str) -> sql.Composed:
+            return sql.SQL("b.{c}").format(c=sql.Identifier(column))
+
+        return {
+            "order_id": b("entity_id"), "wallet_id": b("wallet_id"), "merchant_id": b("merchant_id"),
+            "amount": b("amount"), "currency": b("currency"), "status": b("status"),
+            "status_group": status_group_sql(b("status")), "payment_method": b("payment_method"),
+            "payer_name_masked": mask_name_sql(b("payer_name")),
+            "payer_email_masked": mask_email_sql(b("payer_email")),
+            "payer_phone_masked": mask_digits_sql(b("payer_phone")),
+            "account_number_masked": mask_digits_sql(b("account_number")),
+            "created_at": b("created_at"), "updated_at": b("updated_at"), "version": b("version"),
+            "event_id": b("event_id"), "ingested_at": b("ingested_at"), "position": b("position"),
+            "version_missing_cnt": sql.SQL("j.unversioned::integer"),
+            "projector_version": sql.Literal(self.version),
+        }
 
     def row(self, event: LoggedEvent, unversioned_applied: int) -> dict[str, Any]:
         p = _payload(event)

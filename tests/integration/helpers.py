@@ -12,7 +12,7 @@ from eventstore import log
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from projections import registry
-from projections.runner import ProjectionRunner
+from projections.runner import SQL_ENGINE, ProjectionRunner
 from projections.tracking import datastore_for
 
 TOPIC_OF = {"LedgerEntryUpserted": "bo.ledger-entries.v1", "PaymentOrderUpserted": "bo.payment-orders.v1"}
@@ -34,12 +34,12 @@ def append_all(url: str, records: list[LogRecord], group: str = "test", batch: i
             log.append(conn, group, records[i : i + batch])
 
 
-def runner(url: str, batch_size: int = 1000) -> ProjectionRunner:
+def runner(url: str, batch_size: int = 1000, engine: str = SQL_ENGINE) -> ProjectionRunner:
     """A runner of the versions the registry says run, as `bo project` builds it."""
     datastore = datastore_for(url)
     with datastore.transaction(commit=False) as cur:
         projectors = registry.running(cur)
-    return ProjectionRunner(datastore, projectors, TOPIC_OF, batch_size=batch_size)
+    return ProjectionRunner(datastore, projectors, TOPIC_OF, batch_size=batch_size, engine=engine)
 
 
 def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

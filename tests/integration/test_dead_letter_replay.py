@@ -16,6 +16,7 @@ from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from projections import runner as runner_module
 from projections.contract import Rejection, ValidEvent, classify
+from projections.runner import PYTHON_ENGINE
 from projections.tracking import datastore_for
 from replay.dead_letters import DeadLetterFilter, replay_dead_letters
 from tests.conftest import SAMPLES, _create_database, _drop_database
@@ -69,9 +70,9 @@ def test_replay_after_the_fix_resolves_the_dead_letters_and_equals_a_clean_build
     append_all(database_url, sample_records(SAMPLES) + generated_records(200, start_offset=0))
     for batch in HISTORY:
         append_all(database_url, batch)
-    with monkeypatch.context() as bug:
+    with monkeypatch.context() as bug:  # the buggy release (run on the Python engine, where it is easy to plant)
         bug.setattr(runner_module, "classify", rejects_jpy)
-        runner(database_url).catch_up()
+        runner(database_url, engine=PYTHON_ENGINE).catch_up()
     bugged = rows(database_url, "SELECT projector, position FROM bo.dead_letters"
                                 " WHERE detail = 'payload.currency: JPY is not supported' AND status = 'OPEN'")
     assert {r["projector"] for r in bugged} == {"ledger_entries", "payment_orders", "payment_ledger_pairs"}

@@ -1,0 +1,185 @@
+"""Rebuild benchmark: 1,000,000 logged events projected by all three projections from position 0.
+
+One command, no arguments: `python bench/rebuild.py`. It starts an embedded PostgreSQL,
+logs ~1,000,000 generated events (bo.generate: an order and two ledger legs per payment,
+each in two versions, shuffled so versions arrive out of order, 3% duplicate deliveries,
+1% invalid messages), then:
+
+1. full rebuild: the three version-1 projectors from position 0 to the head, in batches
+   of 20,000 (what `bo rebuild` uses), checkpointing each batch; events/s counts log
+   rows, each of which every projector that handles it has validated and applied;
+2. live projection: the runner as `bo project` configures it (batches of 2,000) over
+   100,000 newly appended events;
+3. freshness: events offered at 10,000/s for 10 s while the live runner follows the log
+   (LISTEN/NOTIFY); the time from a batch's append commit to its rows being applied by
+   every projector, p50/p95.
+
+Peak RSS is this process's (the projector side; PostgreSQL runs in its own processes).
+The last line is the headline figure.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
+from bo.generate import StreamShape, generate  # noqa: E402
+from bo.migrate import upgrade  # noqa: E402
+from eventstore import log  # noqa: E402
+from eventstore.ingest.decode import decode  # noqa: E402
+from eventstore.records import KafkaCoordinates, LogRecord  # noqa: E402
+from projections.registry import DECLARED  # noqa: E402
+from projections.runner import ProjectionRunner  # noqa: E402
+from projections.tracking import CheckpointStore, datastore_for  # noqa: E402
+
+TOPIC_OF = {"LedgerEntryUpserted": "bo.ledger-entries.v1", "PaymentOrderUpserted": "bo.payment-orders.v1"}
+EVENTS = int(os.environ.get("BO_BENCH_EVENTS", "1000000"))  # override only for a quick try
+LIVE_EVENTS = min(100_000, EVENTS)
+EVENTS_PER_PAYMENT = 6.14  # measured share of bo.generate's default shape
+
+
+class Source:
+    """Generated messages as log records with increasing Kafka offsets per topic."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.offsets: dict[str, int] = {}
+
+    def stream(self, events: int) -> Iterator[LogRecord]:
+        shape = StreamShape(payments=int(events / EVENTS_PER_PAYMENT) + 1, seed=self.seed)
+        self.seed += 1
+        for n, message in enumerate(generate(shape, TOPIC_OF["LedgerEntryUpserted"],
+                                             TOPIC_OF["PaymentOrderUpserted"])):
+            if n == events:
+                return
+            offset = self.offsets.get(message.topic, 0)
+            self.offsets[message.topic] = offset + 1
+            yield decode(KafkaCoordinates(message.topic, 0, offset, None), message.key, message.value,
+                         list(message.headers))
+
+    def records(self, events: int) -> list[LogRecord]:
+        return list(self.stream(events))
+
+
+def append(url: str, records: Iterable[LogRecord], batch: int = 5000) -> None:
+    """Append in batches without holding the whole stream in memory."""
+    with psycopg.connect(url) as conn:
+        chunk: list[LogRecord] = []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == batch:
+                log.append(conn, "bench", chunk)
+                chunk = []
+        if chunk:
+            log.append(conn, "bench", chunk)
+
+
+def head(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(max(position), 0) FROM bo.event_log").fetchone()
+    return int(row[0]) if row else 0
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def v1_runner(url: str, batch_size: int) -> ProjectionRunner:
+    return ProjectionRunner(datastore_for(url), [cls() for cls in DECLARED if cls.version == 1], TOPIC_OF,
+                            batch_size=batch_size)
+
+
+def freshness(url: str, source: Source, seconds: float = 10.0, rate: int = 10_000) -> list[float]:
+    """Offer `rate` events/s; answer append-commit → applied-by-all delays of each batch, in seconds."""
+    runner = v1_runner(url, 2000)
+    stop = threading.Event()
+    follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
+    follower.start()
+    per_batch = rate // 100
+    records = source.records(int(rate * seconds))
+    appended: list[tuple[int, float]] = []
+    checkpoints = CheckpointStore(runner.datastore)
+    delays: list[float] = []
+
+    def watch() -> None:
+        seen = 0
+        while seen < len(records) // per_batch:
+            slowest = min(checkpoints.checkpoint(p.tracking_name()) for p in runner.projectors)
+            now = time.monotonic()
+            while seen < len(appended) and appended[seen][0] <= slowest:
+                delays.append(now - appended[seen][1])
+                seen += 1
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with psycopg.connect(url) as conn:
+        started = time.monotonic()
+        for n, i in enumerate(range(0, len(records), per_batch)):
+            time.sleep(max(0.0, started + n * 0.01 - time.monotonic()))
+            log.append(conn, "bench", records[i:i + per_batch])
+            last = conn.execute("SELECT max(position) FROM bo.event_log").fetchone()
+            conn.commit()
+            appended.append((int(last[0]) if last else 0, time.monotonic()))
+    watcher.join(timeout=600)
+    stop.set()
+    follower.join()
+    runner.datastore.close()
+    return delays
+
+
+def main() -> None:
+    home = Path(tempfile.mkdtemp(prefix="bo-bench-rebuild-"))
+    os.chmod(home, 0o755)
+    admin = embedded_database_url(home / "pg")
+    upgrade(admin)
+    url = app_role_url(admin)
+    source = Source(seed=2026)
+
+    started = time.monotonic()
+    append(url, source.stream(EVENTS))
+    print(f"logged {head(url)} events in {time.monotonic() - started:.1f} s (peak RSS so far"
+          f" {peak_rss_mb():.0f} MB)", flush=True)
+
+    runner = v1_runner(url, 20_000)
+    started = time.monotonic()
+    read = runner.catch_up()
+    rebuild_s = time.monotonic() - started
+    rows = head(url)
+    runner.datastore.close()
+    rebuild_rate = rows / rebuild_s
+    print(f"full rebuild: {rows} log rows, three projections ({read} projector reads) in {rebuild_s:.1f} s:"
+          f" {rebuild_rate:,.0f} events/s, peak RSS {peak_rss_mb():.0f} MB", flush=True)
+
+    append(url, source.stream(LIVE_EVENTS))
+    live = v1_runner(url, 2000)
+    started = time.monotonic()
+    live.catch_up()
+    live_s = time.monotonic() - started
+    live.datastore.close()
+    print(f"live projection (batches of 2,000, checkpoint each): {LIVE_EVENTS / live_s:,.0f} events/s", flush=True)
+
+    delays = sorted(freshness(url, source, seconds=10.0 if EVENTS >= 1_000_000 else 2.0))
+    if delays:
+        p95 = delays[int(0.95 * (len(delays) - 1))]
+        print(f"freshness at 10,000 events/s offered: p50 {statistics.median(delays) * 1000:,.0f} ms,"
+              f" p95 {p95 * 1000:,.0f} ms over {len(delays)} batches", flush=True)
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    print(f"rebuild: {rebuild_rate:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()

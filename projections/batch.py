@@ -1,0 +1,244 @@
+"""One batch of log rows, judged once for every projector version that reads it (set-based).
+
+`prepare(cur, rows)` fills the transaction's temporary table `bo_batch` with one row per
+log row of the batch (a position range, or a list of positions for a replay):
+
+1. The contract's verdict. Ordinary rows are accepted and their fields extracted in SQL
+   (`contract_sql.accepts`/`extract`, a conservative fast path); every other row goes
+   through `contract.classify` in Python, which stays the authority on rejections and
+   their details. Either way the values are the pydantic model's.
+2. The first valid occurrence of each event_id (SPEC 2: event ids are unique across all
+   topics). A valid row whose event_id was first logged, valid, at an earlier position is
+   a DUPLICATE when the payloads are equal and a DUPLICATE_EVENT_ID_CONFLICT otherwise.
+   Earlier occurrences are looked up in the log itself, whatever their topic or type.
+
+The projectors then read `bo_batch`: what they take, which rows to dead-letter, which
+are first-seen valid events to apply (see `Projector.apply_batch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from projections.contract import LedgerEntryPayload, Rejection, ValidEvent, classify, payload_digest
+from projections.contract_sql import EXTRACTED_COLUMNS, accepts, extract
+from projections.projector import DictCursor
+
+VALID, REJECTED, UNDECIDED = "VALID", "REJECTED", "UNDECIDED"
+FIRST, DUPLICATE, CONFLICT = "FIRST", "DUPLICATE", "CONFLICT"
+
+# The batch, one row per log row: the verdict, the extracted fields, and (valid rows) whether
+# it is the first valid occurrence of its event_id. Dropped at the end of the transaction.
+CREATE_BATCH = """
+    CREATE TEMPORARY TABLE bo_batch (
+        position        bigint PRIMARY KEY,
+        ingested_at     timestamptz NOT NULL,
+        event_type      text,
+        topic           text,
+        verdict         text NOT NULL,
+        reason          text,
+        detail          text,
+        occurrence      text,
+        event_id        text,
+        entity_id       text,
+        wallet_id       text,
+        entry_type      text,
+        amount          numeric,
+        currency        text,
+        status          text,
+        related_id      text,
+        related_type    text,
+        merchant_id     text,
+        payment_method  text,
+        payer_name      text,
+        payer_email     text,
+        payer_phone     text,
+        account_number  text,
+        created_at      timestamptz,
+        updated_at      timestamptz,
+        version         bigint,
+        payload_digest  bytea
+    ) ON COMMIT DROP
+"""
+
+_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in EXTRACTED_COLUMNS)
+
+# Rows the SQL fast path accepts, with the model's values; {rows} is the batch's row predicate.
+INSERT_ACCEPTED = sql.SQL("""
+    INSERT INTO bo_batch (position, ingested_at, event_type, topic, verdict, occurrence, {columns})
+    SELECT l.position, l.ingested_at, l.event_type, l.topic, 'VALID', 'FIRST', {ledger}
+      FROM bo.event_log l WHERE {rows} AND l.event_type = 'LedgerEntryUpserted' AND {accepts_ledger}
+    UNION ALL
+    SELECT l.position, l.ingested_at, l.event_type, l.topic, 'VALID', 'FIRST', {order}
+      FROM bo.event_log l WHERE {rows} AND l.event_type = 'PaymentOrderUpserted' AND {accepts_order}
+""")
+_FAST_PATH = {
+    "columns": _COLUMNS,
+    "ledger": extract("LedgerEntryUpserted"), "accepts_ledger": accepts("LedgerEntryUpserted"),
+    "order": extract("PaymentOrderUpserted"), "accepts_order": accepts("PaymentOrderUpserted"),
+}
+
+INSERT_UNDECIDED = sql.SQL("""
+    INSERT INTO bo_batch (position, ingested_at, event_type, topic, verdict)
+    SELECT l.position, l.ingested_at, l.event_type, l.topic, 'UNDECIDED'
+      FROM bo.event_log l
+     WHERE {rows} AND NOT EXISTS (SELECT 1 FROM bo_batch b WHERE b.position = l.position)
+""")
+
+SELECT_UNDECIDED = """
+    SELECT b.position, l.raw_value, l.oversized, l.value_size, l.document IS NOT NULL AS has_document,
+           CASE WHEN l.document IS NOT NULL THEN sha256(convert_to((l.document -> 'payload')::text, 'UTF8')) END
+               AS document_digest
+      FROM bo_batch b JOIN bo.event_log l USING (position)
+     WHERE b.verdict = 'UNDECIDED'
+"""
+
+DECIDE_VALID = sql.SQL("""
+    UPDATE bo_batch SET verdict = 'VALID', occurrence = 'FIRST', {assignments}
+     WHERE position = %(position)s
+""").format(assignments=sql.SQL(", ").join(
+    sql.SQL("{c} = {p}").format(c=sql.Identifier(c), p=sql.Placeholder(c)) for c in EXTRACTED_COLUMNS))
+
+DECIDE_REJECTED = """
+    UPDATE bo_batch SET verdict = 'REJECTED', reason = %(reason)s, detail = %(detail)s, event_id = %(event_id)s
+     WHERE position = %(position)s
+"""
+
+# Valid rows whose event_id appears more than once up to the batch's last row: in the batch,
+# or earlier in the log (outside the batch). Usually only true duplicates and replays.
+SELECT_REPEATED = """
+    WITH valid AS (
+        SELECT position, event_id, payload_digest, count(*) OVER (PARTITION BY event_id) AS in_batch
+          FROM bo_batch WHERE verdict = 'VALID'
+    )
+    SELECT v.position, v.event_id, v.payload_digest
+      FROM valid v
+     WHERE v.in_batch > 1
+        OR EXISTS (SELECT 1 FROM bo.event_log l
+                    WHERE l.event_id = v.event_id AND l.position < v.position
+                      AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position))
+"""
+
+# Earlier log rows (outside the batch) carrying these event ids, with the fast-path verdict.
+SELECT_EARLIER = sql.SQL("""
+    SELECT l.position, l.event_id, l.event_type, l.raw_value, l.oversized, l.value_size,
+           CASE l.event_type WHEN 'LedgerEntryUpserted' THEN {accepts_ledger}
+                             WHEN 'PaymentOrderUpserted' THEN {accepts_order} ELSE false END AS accepted,
+           CASE WHEN l.document IS NOT NULL THEN sha256(convert_to((l.document -> 'payload')::text, 'UTF8')) END
+               AS document_digest
+      FROM bo.event_log l
+     WHERE l.event_id = ANY(%(event_ids)s) AND l.position <= %(up_to)s
+       AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position)
+""").format(accepts_ledger=accepts("LedgerEntryUpserted"), accepts_order=accepts("PaymentOrderUpserted"))
+
+MARK_OCCURRENCE = """
+    UPDATE bo_batch SET occurrence = %(occurrence)s, detail = %(detail)s WHERE position = %(position)s
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The log rows of a batch: a position range `(after, up_to]`, or explicit positions."""
+
+    after: int | None = None
+    up_to: int | None = None
+    positions: Sequence[int] | None = None
+
+    def predicate(self) -> tuple[sql.Composable, dict[str, Any]]:
+        if self.positions is not None:
+            return sql.SQL("l.position = ANY(%(positions)s)"), {"positions": list(self.positions)}
+        return sql.SQL("l.position > %(after)s AND l.position <= %(up_to)s"), {
+            "after": self.after, "up_to": self.up_to}
+
+
+def prepare(cur: DictCursor, rows: Rows) -> int:
+    """Fill `bo_batch` for `rows`; answer how many log rows it holds."""
+    predicate, params = rows.predicate()
+    cur.execute(CREATE_BATCH)
+    cur.execute(INSERT_ACCEPTED.format(rows=predicate, **_FAST_PATH), params)
+    cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
+    _decide_in_python(cur)
+    _judge_occurrences(cur)
+    count = cur.execute("SELECT count(*) AS n FROM bo_batch").fetchone()
+    return int(count["n"]) if count else 0
+
+
+def judge_row(row: Mapping[str, Any]) -> ValidEvent | Rejection:
+    """The contract's verdict on one log row (the Python path)."""
+    if row["oversized"]:
+        return Rejection("INVALID_JSON", f"(root): the value ({row['value_size']} bytes) was over the size limit;"
+                                         " the log keeps its size and SHA-256, not its content")
+    return classify(row["raw_value"])
+
+
+def _decide_in_python(cur: DictCursor) -> None:
+    undecided = cur.execute(SELECT_UNDECIDED).fetchall()
+    valid, rejected = [], []
+    for row in undecided:
+        verdict = judge_row(row)
+        if isinstance(verdict, ValidEvent):
+            digest = row["document_digest"] if row["has_document"] else payload_digest(verdict.envelope.payload)
+            valid.append({"position": row["position"], **extracted(verdict), "payload_digest": digest})
+        else:
+            rejected.append({"position": row["position"], "reason": verdict.reason, "detail": verdict.detail,
+                             "event_id": verdict.event_id})
+    if valid:
+        cur.executemany(DECIDE_VALID, valid)
+    if rejected:
+        cur.executemany(DECIDE_REJECTED, rejected)
+
+
+def extracted(event: ValidEvent) -> dict[str, Any]:
+    """The columns of `EXTRACTED_COLUMNS` from a validated event (as `contract_sql.extract` gives them)."""
+    p = event.payload
+    fields = p.model_dump()
+    row = {c: fields.get(c) for c in EXTRACTED_COLUMNS if c not in ("event_id", "entity_id", "payload_digest")}
+    row["event_id"] = event.envelope.event_id
+    row["entity_id"] = p.tx_id if isinstance(p, LedgerEntryPayload) else p.order_id
+    return row
+
+
+def _judge_occurrences(cur: DictCursor) -> None:
+    """Mark valid rows that are not the first valid occurrence of their event_id."""
+    repeated = cur.execute(SELECT_REPEATED).fetchall()
+    if not repeated:
+        return
+    # event_id → [(position, digest)] of every valid occurrence up to the batch's last row.
+    occurrences: dict[str, list[tuple[int, bytes]]] = {}
+    for row in repeated:
+        occurrences.setdefault(row["event_id"], []).append((int(row["position"]), bytes(row["payload_digest"])))
+    up_to = max(int(r["position"]) for r in repeated)
+    for row in cur.execute(SELECT_EARLIER, {"event_ids": sorted(occurrences), "up_to": up_to}).fetchall():
+        digest = _earlier_digest(row)
+        if digest is not None:
+            occurrences[row["event_id"]].append((int(row["position"]), digest))
+    marks = []
+    in_batch = {int(r["position"]) for r in repeated}
+    for event_id, seen in occurrences.items():
+        first_position, first_digest = min(seen)
+        for position, digest in seen:
+            if position == first_position or position not in in_batch:
+                continue
+            if digest == first_digest:
+                marks.append({"position": position, "occurrence": DUPLICATE, "detail": None})
+            else:
+                marks.append({"position": position, "occurrence": CONFLICT,
+                              "detail": f"event_id: {event_id!r} was first logged at position {first_position}"
+                                        " with a different payload"})
+    if marks:
+        cur.executemany(MARK_OCCURRENCE, marks)
+
+
+def _earlier_digest(row: Mapping[str, Any]) -> bytes | None:
+    """The payload digest of an earlier row carrying the event_id, or None when it is not valid."""
+    if row["accepted"]:
+        return bytes(row["document_digest"])
+    verdict = judge_row(row)
+    if not isinstance(verdict, ValidEvent) or verdict.envelope.event_id != row["event_id"]:
+        return None
+    return bytes(row["document_digest"]) if row["document_digest"] is not None else payload_digest(
+        verdict.envelope.payload)
