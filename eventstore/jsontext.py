@@ -115,16 +115,38 @@ def _check_strings(value: Any) -> bool:
 def canonical(value: Any) -> str:
     """Canonical JSON text: sorted keys, no spaces, numbers exactly as parsed (`1.0` ≠ `"1.0"`).
 
+    Iterative, so that any document the parser accepted can be digested, however deep.
     Strings go through the json module's own C encoder (what `json.dumps(s,
-    ensure_ascii=False)` calls), without its per-call overhead: this runs for every field
-    of every payload a projector reads.
+    ensure_ascii=False)` calls), without its per-call overhead: this runs for the payload
+    of every repeated event id a projector judges.
     """
-    if isinstance(value, str):
-        return _encode_string(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{_encode_string(k)}:{canonical(v)}" for k, v in sorted(value.items())) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(canonical(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
+    out: list[str] = []
+    stack: list[Any] = [value]  # values to write, and literal text (_Text) to copy
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Text):
+            out.append(item.text)
+        elif isinstance(item, str):
+            out.append(_encode_string(item))
+        elif isinstance(item, dict):
+            parts: list[Any] = [_Text("{")]
+            for n, (key, member) in enumerate(sorted(item.items())):
+                parts += [_Text(("," if n else "") + _encode_string(key) + ":"), member]
+            parts.append(_Text("}"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, list):
+            parts = [_Text("[")]
+            for n, member in enumerate(item):
+                parts += [_Text(","), member] if n else [member]
+            parts.append(_Text("]"))
+            stack.extend(reversed(parts))
+        elif isinstance(item, Decimal):
+            out.append(str(item))
+        else:
+            out.append(json.dumps(item, ensure_ascii=False))
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str

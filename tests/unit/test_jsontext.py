@@ -42,3 +42,14 @@ def test_canonical_form_tells_numbers_from_strings_and_ignores_key_order() -> No
     assert canonical(parse('{"b": 1.0, "a": "x"}').value) == canonical(parse('{"a":"x","b":1.0}').value)
     assert canonical({"amount": Decimal("1.0")}) != canonical({"amount": "1.0"})
     assert canonical({"amount": Decimal("1.0")}) != canonical({"amount": Decimal("1.00")})
+
+
+def test_canonical_text_of_a_deeply_nested_valid_payload_does_not_overflow_the_stack() -> None:
+    from projections.contract import ValidEvent, classify
+
+    deep = "[" * 900 + "]" * 900
+    assert canonical(parse(deep).value) == deep
+    value = ('{"event_id": "e", "event_type": "LedgerEntryUpserted", "payload": {"tx_id": "t", "wallet_id": "w",'
+             ' "entry_type": "DEBIT", "amount": "1", "currency": "KRW", "status": "POSTED", "extra": ' + deep + '}}')
+    verdict = classify(value.encode())
+    assert isinstance(verdict, ValidEvent) and len(verdict.payload_sha256) == 32
