@@ -153,6 +153,8 @@ def test_activation_is_refused_for_a_version_behind_the_active_one(logged: str) 
     active_only.catch_up()  # v1 reads the new rows, v2 does not
     with pytest.raises(CutoverRefusedError, match="behind"):
         activate(datastore, "ledger_entries", 2)
+    assert activate(datastore, "ledger_entries", 2, force=True).active == 2  # the operator's call
+    assert rollback(datastore, "ledger_entries").active == 1
     runner(logged).catch_up()  # as `bo project` does for READY versions
     assert activate(datastore, "ledger_entries", 2).active == 2
     assert {r["projector_version"] for r in rows(logged, "SELECT projector_version FROM bo.ledger_entries")} == {2}
