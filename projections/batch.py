@@ -11,6 +11,8 @@ log row of the batch (a position range, or a list of positions for a replay):
    topics). A valid row whose event_id was first logged, valid, at an earlier position is
    a DUPLICATE when the payloads are equal and a DUPLICATE_EVENT_ID_CONFLICT otherwise.
    Earlier occurrences are looked up in the log itself, whatever their topic or type.
+   "Equal" is `contract.payload_digest` (canonical JSON, numbers exactly as sent), computed
+   in Python for the few rows whose event_id repeats, as the Python engine does.
 
 The projectors then read `bo_batch`: what they take, which rows to dead-letter, which
 are first-seen valid events to apply (see `Projector.apply_batch`).
@@ -24,7 +26,14 @@ from typing import Any
 
 from psycopg import sql
 
-from projections.contract import LedgerEntryPayload, Rejection, ValidEvent, classify, payload_digest
+from projections.contract import (
+    LedgerEntryPayload,
+    Rejection,
+    ValidEvent,
+    classify,
+    parse_json,
+    payload_digest,
+)
 from projections.contract_sql import EXTRACTED_COLUMNS, accepts, extract
 from projections.projector import DictCursor
 
@@ -60,12 +69,13 @@ CREATE_BATCH = """
         account_number  text,
         created_at      timestamptz,
         updated_at      timestamptz,
-        version         bigint,
-        payload_digest  bytea
+        version         bigint
     ) ON COMMIT DROP
 """
 
-_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in EXTRACTED_COLUMNS)
+# The model's values; the payload digest is computed only for repeated event ids (below).
+BATCH_COLUMNS = tuple(c for c in EXTRACTED_COLUMNS if c != "payload_digest")
+_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in BATCH_COLUMNS)
 
 # Rows the SQL fast path accepts, with the model's values; {rows} is the batch's row predicate.
 INSERT_ACCEPTED = sql.SQL("""
@@ -78,8 +88,8 @@ INSERT_ACCEPTED = sql.SQL("""
 """)
 _FAST_PATH = {
     "columns": _COLUMNS,
-    "ledger": extract("LedgerEntryUpserted"), "accepts_ledger": accepts("LedgerEntryUpserted"),
-    "order": extract("PaymentOrderUpserted"), "accepts_order": accepts("PaymentOrderUpserted"),
+    "ledger": extract("LedgerEntryUpserted", names=BATCH_COLUMNS), "accepts_ledger": accepts("LedgerEntryUpserted"),
+    "order": extract("PaymentOrderUpserted", names=BATCH_COLUMNS), "accepts_order": accepts("PaymentOrderUpserted"),
 }
 
 INSERT_UNDECIDED = sql.SQL("""
@@ -90,9 +100,7 @@ INSERT_UNDECIDED = sql.SQL("""
 """)
 
 SELECT_UNDECIDED = """
-    SELECT b.position, l.raw_value, l.oversized, l.value_size, l.document IS NOT NULL AS has_document,
-           CASE WHEN l.document IS NOT NULL THEN sha256(convert_to((l.document -> 'payload')::text, 'UTF8')) END
-               AS document_digest
+    SELECT b.position, l.raw_value, l.oversized, l.value_size
       FROM bo_batch b JOIN bo.event_log l USING (position)
      WHERE b.verdict = 'UNDECIDED'
 """
@@ -101,7 +109,7 @@ DECIDE_VALID = sql.SQL("""
     UPDATE bo_batch SET verdict = 'VALID', occurrence = 'FIRST', {assignments}
      WHERE position = %(position)s
 """).format(assignments=sql.SQL(", ").join(
-    sql.SQL("{c} = {p}").format(c=sql.Identifier(c), p=sql.Placeholder(c)) for c in EXTRACTED_COLUMNS))
+    sql.SQL("{c} = {p}").format(c=sql.Identifier(c), p=sql.Placeholder(c)) for c in BATCH_COLUMNS))
 
 DECIDE_REJECTED = """
     UPDATE bo_batch SET verdict = 'REJECTED', reason = %(reason)s, detail = %(detail)s, event_id = %(event_id)s
@@ -112,11 +120,11 @@ DECIDE_REJECTED = """
 # or earlier in the log (outside the batch). Usually only true duplicates and replays.
 SELECT_REPEATED = """
     WITH valid AS (
-        SELECT position, event_id, payload_digest, count(*) OVER (PARTITION BY event_id) AS in_batch
+        SELECT position, event_id, count(*) OVER (PARTITION BY event_id) AS in_batch
           FROM bo_batch WHERE verdict = 'VALID'
     )
-    SELECT v.position, v.event_id, v.payload_digest
-      FROM valid v
+    SELECT v.position, v.event_id, l.raw_value
+      FROM valid v JOIN bo.event_log l USING (position)
      WHERE v.in_batch > 1
         OR EXISTS (SELECT 1 FROM bo.event_log l
                     WHERE l.event_id = v.event_id AND l.position < v.position
@@ -127,9 +135,7 @@ SELECT_REPEATED = """
 SELECT_EARLIER = sql.SQL("""
     SELECT l.position, l.event_id, l.event_type, l.raw_value, l.oversized, l.value_size,
            CASE l.event_type WHEN 'LedgerEntryUpserted' THEN {accepts_ledger}
-                             WHEN 'PaymentOrderUpserted' THEN {accepts_order} ELSE false END AS accepted,
-           CASE WHEN l.document IS NOT NULL THEN sha256(convert_to((l.document -> 'payload')::text, 'UTF8')) END
-               AS document_digest
+                             WHEN 'PaymentOrderUpserted' THEN {accepts_order} ELSE false END AS accepted
       FROM bo.event_log l
      WHERE l.event_id = ANY(%(event_ids)s) AND l.position <= %(up_to)s
        AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position)
@@ -181,8 +187,7 @@ def _decide_in_python(cur: DictCursor) -> None:
     for row in undecided:
         verdict = judge_row(row)
         if isinstance(verdict, ValidEvent):
-            digest = row["document_digest"] if row["has_document"] else payload_digest(verdict.envelope.payload)
-            valid.append({"position": row["position"], **extracted(verdict), "payload_digest": digest})
+            valid.append({"position": row["position"], **extracted(verdict)})
         else:
             rejected.append({"position": row["position"], "reason": verdict.reason, "detail": verdict.detail,
                              "event_id": verdict.event_id})
@@ -196,7 +201,7 @@ def extracted(event: ValidEvent) -> dict[str, Any]:
     """The columns of `EXTRACTED_COLUMNS` from a validated event (as `contract_sql.extract` gives them)."""
     p = event.payload
     fields = p.model_dump()
-    row = {c: fields.get(c) for c in EXTRACTED_COLUMNS if c not in ("event_id", "entity_id", "payload_digest")}
+    row = {c: fields.get(c) for c in BATCH_COLUMNS if c not in ("event_id", "entity_id")}
     row["event_id"] = event.envelope.event_id
     row["entity_id"] = p.tx_id if isinstance(p, LedgerEntryPayload) else p.order_id
     return row
@@ -210,7 +215,7 @@ def _judge_occurrences(cur: DictCursor) -> None:
     # event_id → [(position, digest)] of every valid occurrence up to the batch's last row.
     occurrences: dict[str, list[tuple[int, bytes]]] = {}
     for row in repeated:
-        occurrences.setdefault(row["event_id"], []).append((int(row["position"]), bytes(row["payload_digest"])))
+        occurrences.setdefault(row["event_id"], []).append((int(row["position"]), _digest_of(row["raw_value"])))
     up_to = max(int(r["position"]) for r in repeated)
     for row in cur.execute(SELECT_EARLIER, {"event_ids": sorted(occurrences), "up_to": up_to}).fetchall():
         digest = _earlier_digest(row)
@@ -236,9 +241,14 @@ def _judge_occurrences(cur: DictCursor) -> None:
 def _earlier_digest(row: Mapping[str, Any]) -> bytes | None:
     """The payload digest of an earlier row carrying the event_id, or None when it is not valid."""
     if row["accepted"]:
-        return bytes(row["document_digest"])
+        return _digest_of(row["raw_value"])
     verdict = judge_row(row)
     if not isinstance(verdict, ValidEvent) or verdict.envelope.event_id != row["event_id"]:
         return None
-    return bytes(row["document_digest"]) if row["document_digest"] is not None else payload_digest(
-        verdict.envelope.payload)
+    return verdict.payload_sha256
+
+
+def _digest_of(raw_value: bytes) -> bytes:
+    """`contract.payload_digest` of a valid row's payload: the one notion of "same payload" both
+    engines use (exact numbers as sent: `10` and `1e1` differ), computed only for repeated ids."""
+    return payload_digest(parse_json(raw_value)["payload"])

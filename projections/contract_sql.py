@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import json
 import unicodedata
+from collections.abc import Sequence
 from typing import Final
 
 from psycopg import sql
@@ -321,7 +322,7 @@ def _timestamp_cast(value: sql.Composable) -> sql.Composed:
     return _cast(value, "timestamptz", shape)
 
 
-def extract(event_type: str, alias: str = "l") -> sql.Composed:
+def extract(event_type: str, alias: str = "l", names: Sequence[str] = EXTRACTED_COLUMNS) -> sql.Composed:
     """The select list of `EXTRACTED_COLUMNS`: the pydantic model's values for rows `accepts` takes.
 
     The same columns and types for both event types (NULL where a field does not apply),
@@ -344,7 +345,7 @@ def extract(event_type: str, alias: str = "l") -> sql.Composed:
         applies = name in fields or name not in _LEDGER_ONLY | _ORDER_ONLY
         columns[name] = _text(p, name) if applies else sql.SQL("NULL::text")
     return sql.SQL(", ").join(
-        _q("{e} AS {n}", e=columns[name], n=sql.Identifier(name)) for name in EXTRACTED_COLUMNS
+        _q("{e} AS {n}", e=columns[name], n=sql.Identifier(name)) for name in names
     )
 
 
