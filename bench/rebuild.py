@@ -8,8 +8,8 @@ each in two versions, shuffled so versions arrive out of order, 3% duplicate del
 1. full rebuild: the three version-1 projectors from position 0 to the head, in batches
    of 20,000 (what `bo rebuild` uses), checkpointing each batch; events/s counts log
    rows, each of which every projector that handles it has validated and applied;
-2. live projection: the runner as `bo project` configures it (batches of 2,000) over
-   100,000 newly appended events;
+2. live projection: the runner as `bo project` configures it (BO_PROJECT_BATCH_SIZE's
+   default) over 100,000 newly appended events;
 3. freshness: events offered at 10,000/s for 10 s while the live runner follows the log
    (LISTEN/NOTIFY); the time from a batch's append commit to its rows being applied by
    every projector, p50/p95.
@@ -38,6 +38,7 @@ import psycopg  # noqa: E402
 from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
 from bo.generate import StreamShape, generate  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
+from bo.settings import Settings  # noqa: E402
 from eventstore import log  # noqa: E402
 from eventstore.ingest.decode import decode  # noqa: E402
 from eventstore.records import KafkaCoordinates, LogRecord  # noqa: E402
@@ -48,6 +49,7 @@ from projections.tracking import CheckpointStore, datastore_for  # noqa: E402
 TOPIC_OF = {"LedgerEntryUpserted": "bo.ledger-entries.v1", "PaymentOrderUpserted": "bo.payment-orders.v1"}
 EVENTS = int(os.environ.get("BO_BENCH_EVENTS", "1000000"))  # override only for a quick try
 LIVE_EVENTS = min(100_000, EVENTS)
+LIVE_BATCH = Settings().project_batch_size
 EVENTS_PER_PAYMENT = 6.14  # measured share of bo.generate's default shape
 
 
@@ -104,7 +106,7 @@ def v1_runner(url: str, batch_size: int) -> ProjectionRunner:
 
 def freshness(url: str, source: Source, seconds: float = 10.0, rate: int = 10_000) -> list[float]:
     """Offer `rate` events/s; answer append-commit → applied-by-all delays of each batch, in seconds."""
-    runner = v1_runner(url, 2000)
+    runner = v1_runner(url, LIVE_BATCH)
     stop = threading.Event()
     follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
     follower.start()
@@ -165,12 +167,13 @@ def main() -> None:
           f" {rebuild_rate:,.0f} events/s, peak RSS {peak_rss_mb():.0f} MB", flush=True)
 
     append(url, source.stream(LIVE_EVENTS))
-    live = v1_runner(url, 2000)
+    live = v1_runner(url, LIVE_BATCH)
     started = time.monotonic()
     live.catch_up()
     live_s = time.monotonic() - started
     live.datastore.close()
-    print(f"live projection (batches of 2,000, checkpoint each): {LIVE_EVENTS / live_s:,.0f} events/s", flush=True)
+    print(f"live projection (batches of up to {LIVE_BATCH:,}, checkpoint each): {LIVE_EVENTS / live_s:,.0f} events/s",
+          flush=True)
 
     delays = sorted(freshness(url, source, seconds=10.0 if EVENTS >= 1_000_000 else 2.0))
     if delays:

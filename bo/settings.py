@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     roles_claim: str = "roles"
     log_level: str = "INFO"
     ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
-    project_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    project_batch_size: int = Field(default=10_000, ge=1, le=100_000)
     kafka_session_timeout_ms: int = Field(default=6_000, ge=1_000)
     kafka_group_instance_id: str | None = None
     cursor_secret: SecretStr | None = None

@@ -41,9 +41,11 @@ VALID, REJECTED, UNDECIDED = "VALID", "REJECTED", "UNDECIDED"
 FIRST, DUPLICATE, CONFLICT = "FIRST", "DUPLICATE", "CONFLICT"
 
 # The batch, one row per log row: the verdict, the extracted fields, and (valid rows) whether
-# it is the first valid occurrence of its event_id. Dropped at the end of the transaction.
+# it is the first valid occurrence of its event_id.
+# Made once per connection and emptied at each commit (not created per transaction), so
+# that the statements over it keep their prepared plans.
 CREATE_BATCH = """
-    CREATE TEMPORARY TABLE bo_batch (
+    CREATE TEMPORARY TABLE IF NOT EXISTS bo_batch (
         position        bigint PRIMARY KEY,
         ingested_at     timestamptz NOT NULL,
         event_type      text,
@@ -70,7 +72,7 @@ CREATE_BATCH = """
         created_at      timestamptz,
         updated_at      timestamptz,
         version         bigint
-    ) ON COMMIT DROP
+    ) ON COMMIT DELETE ROWS
 """
 
 # The model's values; the payload digest is computed only for repeated event ids (below).
@@ -165,6 +167,7 @@ def prepare(cur: DictCursor, rows: Rows) -> int:
     """Fill `bo_batch` for `rows`; answer how many log rows it holds."""
     predicate, params = rows.predicate()
     cur.execute(CREATE_BATCH)
+    cur.execute("DELETE FROM bo_batch")  # empty unless a batch was already prepared in this transaction
     cur.execute(INSERT_ACCEPTED.format(rows=predicate, **_FAST_PATH), params)
     cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
     _decide_in_python(cur)

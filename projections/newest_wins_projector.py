@@ -46,14 +46,11 @@ class NewestWinsProjector(Projector):
     def apply_batch(self, cur: DictCursor) -> None:
         """Set-based `apply` over `bo_batch`: fates by a window over each entity's keys, then
         one upsert of each entity's winner. Same decisions as `decide`, event by event."""
-        names = {"table": self.table(), "id": sql.Identifier(self.id_column),
-                 "judged": sql.Identifier(f"bo_judged_{self.table_name()}"),
-                 "fates": self.table("_fates"), "key_b": ordering_key("b"), "key_t": ordering_key("t")}
-        cur.execute(JUDGE_NEWEST.format(**names, handles=sql.Literal(sorted(self.handles))))
-        cur.execute(INSERT_JUDGED_FATES.format(**names))
         row = self.row_sql()
-        cur.execute(UPSERT_WINNERS.format(
-            **names, columns=sql.SQL(", ").join(sql.Identifier(c) for c in row),
+        cur.execute(APPLY_NEWEST_WINS.format(
+            table=self.table(), id=sql.Identifier(self.id_column), fates=self.table("_fates"),
+            key_b=ordering_key("b"), key_t=ordering_key("t"), handles=sql.Literal(sorted(self.handles)),
+            columns=sql.SQL(", ").join(sql.Identifier(c) for c in row),
             values=sql.SQL(", ").join(row.values()),
             assignments=sql.SQL(", ").join(
                 sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
@@ -86,10 +83,11 @@ class NewestWinsProjector(Projector):
             {"ids": sorted({self.entity_id(e) for e in events})})
 
 
-# Each first-seen valid event of the batch, APPLIED when its key beats every earlier key of
-# its entity (the stored row's included), as `decide` walks them in position order.
-JUDGE_NEWEST = sql.SQL("""
-    CREATE TEMPORARY TABLE {judged} ON COMMIT DROP AS
+# One statement: each first-seen valid event of the batch is APPLIED when its key beats every
+# earlier key of its entity (the stored row's included), as `decide` walks them in position
+# order; every event's fate is recorded, and the last applied event of each entity (its
+# newest state) is upserted. One statement keeps one plan, prepared once per connection.
+APPLY_NEWEST_WINS = sql.SQL("""
     WITH candidates AS (
         SELECT b.position, b.entity_id, {key_b} AS key, b.version IS NULL AS unversioned
           FROM bo_batch b
@@ -99,29 +97,24 @@ JUDGE_NEWEST = sql.SQL("""
         UNION ALL
         SELECT t.position, t.{id}, {key_t}, false, false FROM {table} t
          WHERE t.{id} IN (SELECT entity_id FROM candidates)
-    ), judged AS (
+    ), ordered AS (
         SELECT position, entity_id, incoming, unversioned,
                key > coalesce(max(key) OVER (PARTITION BY entity_id ORDER BY position
                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
                               '{{-1}}'::bigint[]) AS applied
           FROM timeline
+    ), j AS (
+        SELECT position, entity_id, applied,
+               count(*) FILTER (WHERE applied AND unversioned) OVER (PARTITION BY entity_id) AS unversioned
+          FROM ordered WHERE incoming
+    ), fates AS (
+        INSERT INTO {fates} (position, event_id, fate)
+        SELECT j.position, b.event_id, CASE WHEN j.applied THEN 'APPLIED' ELSE 'SUPERSEDED' END
+          FROM j JOIN bo_batch b USING (position)
     )
-    SELECT position, entity_id, applied,
-           count(*) FILTER (WHERE applied AND unversioned) OVER (PARTITION BY entity_id) AS unversioned
-      FROM judged WHERE incoming
-""")
-
-INSERT_JUDGED_FATES = sql.SQL("""
-    INSERT INTO {fates} (position, event_id, fate)
-    SELECT j.position, b.event_id, CASE WHEN j.applied THEN 'APPLIED' ELSE 'SUPERSEDED' END
-      FROM {judged} j JOIN bo_batch b USING (position)
-""")
-
-# The last applied event of each entity is its newest state.
-UPSERT_WINNERS = sql.SQL("""
     INSERT INTO {table} AS t ({columns})
     SELECT DISTINCT ON (j.entity_id) {values}
-      FROM {judged} j JOIN bo_batch b USING (position)
+      FROM j JOIN bo_batch b USING (position)
      WHERE j.applied
      ORDER BY j.entity_id, j.position DESC
     ON CONFLICT ({id}) DO UPDATE SET {assignments},

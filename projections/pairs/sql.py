@@ -76,6 +76,9 @@ SELECT_CLAIMANTS = """
 
 # --- The set-based path (apply_batch): the same decisions as PairBook, event by event. ---------
 # {key} is the ordering key of SPEC 4.1 (projections/keys.py); temporary tables live until commit.
+# Steps are materialised in temporary tables rather than chained as CTEs: the planner sizes a
+# temporary table from its pages, but guesses a CTE's rows, and chose quadratic nested loops
+# over the change points (62 s instead of 0.3 s for a batch of 20,000; measured).
 
 # Every first-seen valid event of the batch as a member change, with newest-wins judged per
 # member against its earlier keys (the stored member's included).
@@ -143,7 +146,7 @@ MEMBER_INTERVALS = sql.SQL("""
            9223372036854775807
       FROM {members} m
      WHERE m.order_ref IN (SELECT order_id FROM bo_pair_changes)
-       AND (m.kind, m.entity_id) NOT IN (SELECT kind, entity_id FROM bo_pair_judged)
+       AND NOT EXISTS (SELECT 1 FROM bo_pair_judged j WHERE j.kind = m.kind AND j.entity_id = m.entity_id)
 """)
 
 # SPEC 4.3 at each change point: the members present then decide the status (rules.pair_status).
