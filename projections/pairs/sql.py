@@ -18,16 +18,20 @@ SELECT_PAIRS = sql.SQL("""
     SELECT * FROM {pairs} WHERE order_id = ANY(%(order_ids)s)
 """)
 
+# A member's newest state replaces the stored one (the caller decided it is newer); the
+# `{replace_member}` of both engines' member upserts.
+REPLACE_MEMBER = sql.SQL("""ON CONFLICT (kind, entity_id) DO UPDATE SET
+        order_ref = EXCLUDED.order_ref, entry_type = EXCLUDED.entry_type,
+        amount = EXCLUDED.amount, currency = EXCLUDED.currency, version = EXCLUDED.version,
+        updated_at = EXCLUDED.updated_at, ingested_at = EXCLUDED.ingested_at,
+        position = EXCLUDED.position, first_seen_at = EXCLUDED.first_seen_at""")
+
 UPSERT_MEMBER = sql.SQL("""
     INSERT INTO {members} (kind, entity_id, order_ref, entry_type, amount, currency, version,
                            updated_at, ingested_at, position, first_seen_at)
     VALUES (%(kind)s, %(entity_id)s, %(order_ref)s, %(entry_type)s, %(amount)s, %(currency)s,
             %(version)s, %(updated_at)s, %(ingested_at)s, %(position)s, %(first_seen_at)s)
-    ON CONFLICT (kind, entity_id) DO UPDATE SET
-        order_ref = EXCLUDED.order_ref, entry_type = EXCLUDED.entry_type,
-        amount = EXCLUDED.amount, currency = EXCLUDED.currency, version = EXCLUDED.version,
-        updated_at = EXCLUDED.updated_at, ingested_at = EXCLUDED.ingested_at,
-        position = EXCLUDED.position, first_seen_at = EXCLUDED.first_seen_at
+    {replace_member}
 """)
 
 UPSERT_PAIR = sql.SQL("""
@@ -234,11 +238,7 @@ UPSERT_FINAL_MEMBERS = sql.SQL("""
            updated_at, ingested_at, valid_from, first_seen_at
       FROM bo_pair_states WHERE incoming
      ORDER BY kind, entity_id, valid_from DESC
-    ON CONFLICT (kind, entity_id) DO UPDATE SET
-        order_ref = EXCLUDED.order_ref, entry_type = EXCLUDED.entry_type,
-        amount = EXCLUDED.amount, currency = EXCLUDED.currency, version = EXCLUDED.version,
-        updated_at = EXCLUDED.updated_at, ingested_at = EXCLUDED.ingested_at,
-        position = EXCLUDED.position, first_seen_at = EXCLUDED.first_seen_at
+    {replace_member}
 """)
 
 INSERT_MEMBER_FATES = sql.SQL("""

@@ -36,7 +36,7 @@ class PaymentLedgerPairsV1(Projector):
     def apply_batch(self, cur: DictCursor) -> None:
         """Set-based `apply` over `bo_batch` (see the statements in pairs/sql.py)."""
         names = {"members": self.table("_members"), "pairs": self.table(), "fates": self.table("_fates"),
-                 "key_b": ordering_key("b"), "key_m": ordering_key("m"),
+                 "key_b": ordering_key("b"), "key_m": ordering_key("m"), "replace_member": sql.REPLACE_MEMBER,
                  "handles": psql.Literal(sorted(self.handles)), "version": psql.Literal(self.version)}
         cur.execute(sql.JUDGE_MEMBER_EVENTS.format(**names))
         for statement in (sql.MEMBER_STATES, sql.CHANGE_POINTS, sql.MEMBER_INTERVALS, sql.PAIR_STATUS_AT_CHANGES,
@@ -101,7 +101,7 @@ class PaymentLedgerPairsV1(Projector):
         return PairBook(members.values(), pairs)
 
     def _save(self, cur: DictCursor, book: PairBook) -> None:
-        cur.executemany(sql.UPSERT_MEMBER.format(members=self.table("_members")), [
+        cur.executemany(sql.UPSERT_MEMBER.format(members=self.table("_members"), replace_member=sql.REPLACE_MEMBER), [
             _member_row(book.members[k]) for k in sorted(book.changed_members)
         ])
         kept = [book.pairs[o] for o in sorted(book.touched_orders)]
