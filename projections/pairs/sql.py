@@ -34,18 +34,21 @@ UPSERT_MEMBER = sql.SQL("""
     {replace_member}
 """)
 
+# A pair row recomputed from its members replaces the stored one; both engines' pair upserts.
+REPLACE_PAIR = sql.SQL("""ON CONFLICT (order_id) DO UPDATE SET
+        order_present = EXCLUDED.order_present, debit_tx_id = EXCLUDED.debit_tx_id,
+        credit_tx_id = EXCLUDED.credit_tx_id, pairing_status = EXCLUDED.pairing_status,
+        missing = EXCLUDED.missing, first_seen_at = EXCLUDED.first_seen_at,
+        completed_at = EXCLUDED.completed_at, position = EXCLUDED.position,
+        projector_version = EXCLUDED.projector_version""")
+
 UPSERT_PAIR = sql.SQL("""
     INSERT INTO {pairs} (order_id, order_present, debit_tx_id, credit_tx_id, pairing_status,
                          missing, first_seen_at, completed_at, position, projector_version)
     VALUES (%(order_id)s, %(order_present)s, %(debit_tx_id)s, %(credit_tx_id)s,
             %(pairing_status)s, %(missing)s, %(first_seen_at)s, %(completed_at)s,
             %(position)s, %(projector_version)s)
-    ON CONFLICT (order_id) DO UPDATE SET
-        order_present = EXCLUDED.order_present, debit_tx_id = EXCLUDED.debit_tx_id,
-        credit_tx_id = EXCLUDED.credit_tx_id, pairing_status = EXCLUDED.pairing_status,
-        missing = EXCLUDED.missing, first_seen_at = EXCLUDED.first_seen_at,
-        completed_at = EXCLUDED.completed_at, position = EXCLUDED.position,
-        projector_version = EXCLUDED.projector_version
+    {replace_pair}
 """)
 
 DELETE_PAIRS = sql.SQL("DELETE FROM {pairs} WHERE order_id = ANY(%(order_ids)s)")
@@ -218,12 +221,7 @@ UPSERT_FINAL_PAIRS = sql.SQL("""
     SELECT order_id, order_present, debit_tx_id, credit_tx_id, pairing_status, missing, first_seen_at,
            completed_at, position, {version}
       FROM bo_pair_final WHERE members > 0
-    ON CONFLICT (order_id) DO UPDATE SET
-        order_present = EXCLUDED.order_present, debit_tx_id = EXCLUDED.debit_tx_id,
-        credit_tx_id = EXCLUDED.credit_tx_id, pairing_status = EXCLUDED.pairing_status,
-        missing = EXCLUDED.missing, first_seen_at = EXCLUDED.first_seen_at,
-        completed_at = EXCLUDED.completed_at, position = EXCLUDED.position,
-        projector_version = EXCLUDED.projector_version
+    {replace_pair}
 """)
 
 DELETE_EMPTY_PAIRS = sql.SQL("""

@@ -37,6 +37,7 @@ class PaymentLedgerPairsV1(Projector):
         """Set-based `apply` over `bo_batch` (see the statements in pairs/sql.py)."""
         names = {"members": self.table("_members"), "pairs": self.table(), "fates": self.table("_fates"),
                  "key_b": ordering_key("b"), "key_m": ordering_key("m"), "replace_member": sql.REPLACE_MEMBER,
+                 "replace_pair": sql.REPLACE_PAIR,
                  "handles": psql.Literal(sorted(self.handles)), "version": psql.Literal(self.version)}
         cur.execute(sql.JUDGE_MEMBER_EVENTS.format(**names))
         for statement in (sql.MEMBER_STATES, sql.CHANGE_POINTS, sql.MEMBER_INTERVALS, sql.PAIR_STATUS_AT_CHANGES,
@@ -105,7 +106,7 @@ class PaymentLedgerPairsV1(Projector):
             _member_row(book.members[k]) for k in sorted(book.changed_members)
         ])
         kept = [book.pairs[o] for o in sorted(book.touched_orders)]
-        cur.executemany(sql.UPSERT_PAIR.format(pairs=self.table()), [
+        cur.executemany(sql.UPSERT_PAIR.format(pairs=self.table(), replace_pair=sql.REPLACE_PAIR), [
             self._pair_row(p) for p in kept if p is not None
         ])
         gone = [o for o in sorted(book.touched_orders) if book.pairs[o] is None]
