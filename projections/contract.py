@@ -186,7 +186,7 @@ def validate_document(document: object) -> ValidEvent | Rejection:
     """The contract of SPEC 2 alone: what the JSON Schema says (schema_version >= 1 is valid)."""
     if not isinstance(document, dict):
         return Rejection("SCHEMA_VIOLATION", "(root): the value must be a JSON object")
-    event_id = document.get("event_id") if isinstance(document.get("event_id"), str) else None
+    event_id = reported_event_id(document.get("event_id"))
     if "event_type" in document and document["event_type"] not in EVENT_TYPES:
         return Rejection("UNKNOWN_EVENT_TYPE",
                          f"event_type: {str(document['event_type'])[:80]!r} is not one of "
@@ -224,11 +224,19 @@ def _unsupported_version(document: Any) -> Rejection | None:
         return None
     if version in SUPPORTED_SCHEMA_VERSIONS:
         return None
-    event_id = document.get("event_id")
+    event_id = reported_event_id(document.get("event_id"))
     supported = sorted(SUPPORTED_SCHEMA_VERSIONS)
     return Rejection("UNSUPPORTED_SCHEMA_VERSION",
                      f"schema_version: {version} is not supported (supported: {supported})",
-                     event_id if isinstance(event_id, str) else None)
+                     event_id)
+
+
+def reported_event_id(value: object) -> str | None:
+    """The event_id a rejection names, when it is one a table can hold (1-64 characters, no NUL):
+    a rejected message must not be able to make its own dead letter fail to insert."""
+    if isinstance(value, str) and 0 < len(value) <= 64 and "\x00" not in value:
+        return value
+    return None
 
 
 def payload_digest(payload: dict[str, Any]) -> bytes:

@@ -33,7 +33,8 @@ class LoggedEvent:
 
 
 # Code every version's output depends on, besides its own class hierarchy.
-_SHARED_CODE = ("contract.py", "rules.py", "newest_wins.py", "masking.py", "runner.py")
+_SHARED_CODE = ("contract.py", "contract_sql.py", "currencies.py", "rules.py", "newest_wins.py", "masking.py",
+                "keys.py", "batch.py", "runner.py", "sql.py", "pairs/book.py")
 _PACKAGE = Path(__file__).resolve().parent
 
 

@@ -8,6 +8,7 @@ RETIRED (no longer maintained). At most one version of a name is ACTIVE.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from projections.errors import UnknownProjectorError
@@ -16,6 +17,8 @@ from projections.ledger_entries.v2 import LedgerEntriesV2
 from projections.pairs.v1 import PaymentLedgerPairsV1
 from projections.payment_orders.v1 import PaymentOrdersV1
 from projections.projector import DictCursor, Projector
+
+logger = logging.getLogger(__name__)
 
 DECLARED: tuple[type[Projector], ...] = (LedgerEntriesV1, LedgerEntriesV2, PaymentOrdersV1, PaymentLedgerPairsV1)
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(cls.name for cls in DECLARED))
@@ -76,8 +79,19 @@ def latest(name: str) -> Projector:
 
 
 def running(cur: DictCursor) -> list[Projector]:
-    """The ACTIVE and READY versions, as registered in `bo.projectors`."""
-    return [declared(r["name"], r["version"]) for r in cur.execute(SELECT_RUNNING_VERSIONS).fetchall()]
+    """The ACTIVE and READY versions registered in `bo.projectors` that this code declares.
+
+    A version registered by a newer release (after a rollback of the code, or on an old
+    replica during a rolling deploy) is skipped with a warning, not fatal: the others go on.
+    """
+    projectors = []
+    for row in cur.execute(SELECT_RUNNING_VERSIONS).fetchall():
+        try:
+            projectors.append(declared(row["name"], row["version"]))
+        except UnknownProjectorError:
+            logger.warning("registered projector version is not declared in this code; skipped",
+                           extra={"projector": row["name"], "version": row["version"], "status": row["status"]})
+    return projectors
 
 
 def registered(cur: DictCursor, name: str, version: int) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from psycopg import sql as psql
 
 from eventstore.health import Health
 from projections import batch, sql
-from projections.contract import Rejection, ValidEvent, classify
+from projections.contract import Rejection, ValidEvent
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.tracking import CheckpointStore
 
@@ -152,13 +152,14 @@ class ProjectionRunner:
         cur.execute(sql.INSERT_BATCH_FATES.format(takes=takes, fates=projector.table("_fates")))
         projector.apply_batch(cur)
 
-    def replay(self, projector: Projector, positions: Sequence[int]) -> dict[int, str]:
+    def replay(self, projector: Projector, positions: Sequence[int]) -> int:
         """Re-run the current code on `positions` (dead letters) and everything they take part in.
 
         The scope (the projector's `replay_scope`: the entities of the events that now
         apply, with their whole history up to the checkpoint) is forgotten and projected
         again in position order, in one transaction under the version's lock, so the read
-        tables end as a build from position 0 would leave them. Answers each position's fate.
+        tables end as a build from position 0 would leave them. Every open dead letter of the
+        scope that now applies is resolved in the same transaction; answers how many.
         """
         with self.datastore.transaction(commit=True) as cur:
             cur.execute(sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
@@ -172,11 +173,11 @@ class ProjectionRunner:
             if self.engine == SQL_ENGINE:
                 batch.prepare(cur, batch.Rows(positions=scope))
                 self._apply_prepared(cur, projector)
-                fates = {int(r["position"]): r["fate"] for r in cur.execute(
-                    sql.SELECT_FATES.format(fates=projector.table("_fates")), {"positions": asked}).fetchall()}
             else:
-                fates = self._project(cur, projector, rows)
-        return {p: fates.get(p, DEAD_LETTERED) for p in asked}
+                self._project(cur, projector, rows)
+            resolved = cur.execute(sql.RESOLVE_APPLIED_DEAD_LETTERS.format(fates=projector.table("_fates")), {
+                "projector": projector.name, "version": projector.version, "positions": scope})
+            return resolved.rowcount
 
     def _valid_events(self, projector: Projector, rows: Sequence[Mapping[str, Any]]) -> list[LoggedEvent]:
         events = []
@@ -275,7 +276,7 @@ class ProjectionRunner:
         position = int(row["position"])
         verdict = self._verdicts.get(position)
         if verdict is None:
-            verdict = _judge(row)
+            verdict = batch.judge_row(row)
             self._verdicts[position] = verdict
             if len(self._verdicts) > 4 * self.batch_size:
                 self._verdicts.popitem(last=False)
@@ -386,13 +387,6 @@ class ProjectionRunner:
             ])
         logger.debug("batch projected", extra={"projector": projector.tracking_name(),
                                                "fates": len(fates)})
-
-
-def _judge(row: Mapping[str, Any]) -> ValidEvent | Rejection:
-    if row["oversized"]:
-        return Rejection("INVALID_JSON", f"(root): the value ({row['value_size']} bytes) was over the size limit;"
-                                         " the log keeps its size and SHA-256, not its content")
-    return classify(row["raw_value"])
 
 
 def _event_id(verdict: ValidEvent | Rejection) -> str | None:

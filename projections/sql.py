@@ -46,7 +46,13 @@ INSERT_DEAD_LETTER = """
 
 SELECT_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
 
-SELECT_FATES = sql.SQL("SELECT position, fate FROM {fates} WHERE position = ANY(%(positions)s)")
+# Open dead letters of the version whose rows a replay has now applied (or found duplicate).
+RESOLVE_APPLIED_DEAD_LETTERS = sql.SQL("""
+    UPDATE bo.dead_letters d SET status = 'RESOLVED', resolved_at = now()
+      FROM {fates} f
+     WHERE d.projector = %(projector)s AND d.projector_version = %(version)s AND d.status = 'OPEN'
+       AND d.position = ANY(%(positions)s) AND f.position = d.position AND f.fate <> 'DEAD_LETTERED'
+""")
 
 # What a version takes from the batch: the event types it handles, and rows of no known
 # type (not JSON, unknown event_type) from its topics or from backfill (no topic).

@@ -12,7 +12,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import dict_row
 
 from projections import registry
-from projections.runner import DEAD_LETTERED, ProjectionRunner
+from projections.runner import ProjectionRunner
 
 SELECT_DEAD_LETTERS = """
     SELECT d.id, d.projector, d.projector_version, d.position, d.event_id, d.reason, d.detail,
@@ -85,8 +85,8 @@ SELECT_TO_REPLAY = """
      ORDER BY d.projector, d.projector_version, d.position
 """
 
-RESOLVE = """
-    UPDATE bo.dead_letters SET status = 'RESOLVED', resolved_at = now()
+COUNT_OPEN = """
+    SELECT count(*) AS n FROM bo.dead_letters
      WHERE projector = %(projector)s AND projector_version = %(version)s AND position = ANY(%(positions)s)
        AND status = 'OPEN'
 """
@@ -103,9 +103,10 @@ def replay_dead_letters(datastore: PostgresDatastore, topic_of: Mapping[str, str
                         ids: Sequence[int] | None = None) -> ReplayReport:
     """SPEC 4.4: re-run the current projector code on the selected open dead letters.
 
-    Those that now apply are marked RESOLVED; the rest stay OPEN with the reason and
-    detail the current code gives. Each projector version is replayed in one
-    transaction (see `ProjectionRunner.replay`), so a failure leaves it as it was.
+    Those that now apply are marked RESOLVED (with any other open dead letter of the
+    entities re-projected that now applies); the rest stay OPEN with the reason and detail
+    the current code gives. Each projector version is replayed in one transaction (see
+    `ProjectionRunner.replay`), so a failure leaves it as it was.
     """
     with datastore.transaction(commit=False) as cur:
         letters = cur.execute(SELECT_TO_REPLAY, {"reason": where.reason, "projector": where.projector,
@@ -117,12 +118,11 @@ def replay_dead_letters(datastore: PostgresDatastore, topic_of: Mapping[str, str
     report = ReplayReport(still_open={})
     for (name, version), positions in sorted(by_version.items()):
         projector = registry.declared(name, version)
-        fates = ProjectionRunner(datastore, [projector], topic_of).replay(projector, positions)
-        resolved = [p for p, fate in fates.items() if fate != DEAD_LETTERED]
-        with datastore.transaction(commit=True) as cur:
-            cur.execute(RESOLVE, {"projector": name, "version": version, "positions": resolved})
+        resolved = ProjectionRunner(datastore, [projector], topic_of).replay(projector, positions)
         report.replayed += len(positions)
-        report.resolved += len(resolved)
+        report.resolved += resolved
+        with datastore.transaction(commit=False) as cur:
+            still = cur.execute(COUNT_OPEN, {"projector": name, "version": version, "positions": positions}).fetchone()
         assert report.still_open is not None
-        report.still_open[f"{name}:v{version}"] = len(positions) - len(resolved)
+        report.still_open[f"{name}:v{version}"] = int(still["n"]) if still else 0
     return report

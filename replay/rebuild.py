@@ -17,12 +17,11 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
 from projections import registry
+from projections import sql as projection_sql
 from projections.errors import ProjectionError
-from projections.projector import Projector
+from projections.projector import DictCursor, Projector
 from projections.runner import ProjectionRunner
 from projections.tracking import CheckpointStore
-
-SELECT_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
 
 # Everything a version wrote, for a build from scratch (`--restart`). The version is not
 # serving (checked under the registry lock), so no reader sees the tables empty.
@@ -44,12 +43,20 @@ class RebuildOutcome:
     status: str
 
 
-def start(datastore: PostgresDatastore, projector: Projector, *, restart: bool = False) -> int:
-    """Register the version as BUILDING (or resume it); answer the checkpoint it resumes from."""
+def start(datastore: PostgresDatastore, projector: Projector, *, restart: bool = False,
+          force: bool = False) -> int:
+    """Register the version as BUILDING (or resume it); answer the checkpoint it resumes from.
+
+    Holds the registry rows of the name and the version's own lock (the one every batch
+    takes, see projections/runner.py), so no batch of `bo project` or of another rebuild is
+    in flight while the version's tables are emptied.
+    """
     params = {"name": projector.name, "version": projector.version, "fingerprint": projector.fingerprint(),
               "tracking": projector.tracking_name()}
     with datastore.transaction(commit=True) as cur:
         cur.execute(registry.LOCK_VERSIONS, params)
+        cur.execute(projection_sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
+        _require_tables(cur, projector)
         current = registry.registered(cur, projector.name, projector.version)
         if current is not None and current["status"] == registry.ACTIVE:
             raise RebuildRefusedError(
@@ -58,12 +65,30 @@ def start(datastore: PostgresDatastore, projector: Projector, *, restart: bool =
         if current is None:
             cur.execute(registry.REGISTER_BUILDING, params)
         elif restart or current["status"] == registry.RETIRED:
+            if current["status"] == registry.READY and not force:
+                raise RebuildRefusedError(
+                    f"{projector.name} v{projector.version} is READY (caught up, a rollback target):"
+                    " --restart would empty it; add --force if that is what you want")
             for suffix in projector.tables:
                 cur.execute(sql.SQL("DELETE FROM {table}").format(table=projector.table(suffix)))
             cur.execute(DELETE_DEAD_LETTERS, params)
             cur.execute(DELETE_CHECKPOINT, params)
             cur.execute(registry.RESTART_BUILD, params)
+        elif current["fingerprint"] and current["fingerprint"] != params["fingerprint"]:
+            raise RebuildRefusedError(
+                f"{projector.name} v{projector.version} was built by other code (fingerprint"
+                f" {current['fingerprint']}, now {params['fingerprint']}): resuming would mix the two;"
+                " rebuild it from position 0 with --restart")
         return CheckpointStore(datastore).checkpoint_in(cur, projector.tracking_name())
+
+
+def _require_tables(cur: DictCursor, projector: Projector) -> None:
+    for suffix in projector.tables:
+        row = cur.execute("SELECT to_regclass(%(name)s) AS found",
+                          {"name": f"bo.{projector.table_name(suffix)}"}).fetchone()
+        if row is None or row["found"] is None:
+            raise RebuildRefusedError(f"bo.{projector.table_name(suffix)} does not exist: run `bo migrate` with the"
+                                      f" release that declares {projector.name} v{projector.version}")
 
 
 def rebuild(
@@ -73,17 +98,18 @@ def rebuild(
     *,
     batch_size: int = 20_000,
     restart: bool = False,
+    force: bool = False,
     stop: threading.Event | None = None,
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> RebuildOutcome:
     """Build `projector` up to the head of the log; mark it READY when caught up."""
     stop = stop or threading.Event()
-    resumed_from = start(datastore, projector, restart=restart)
+    resumed_from = start(datastore, projector, restart=restart, force=force)
     runner = ProjectionRunner(datastore, [projector], topic_of, batch_size=batch_size)
     read, checkpoint = 0, resumed_from
     while True:
         with datastore.transaction(commit=False) as cur:
-            head_row = cur.execute(SELECT_HEAD).fetchone()
+            head_row = cur.execute(projection_sql.SELECT_HEAD).fetchone()
         head = int(head_row["head"]) if head_row else 0
         on_progress(checkpoint, head)
         if checkpoint >= head or stop.is_set():

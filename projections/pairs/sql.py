@@ -87,6 +87,11 @@ SELECT_CLAIMANTS = """
 # temporary table from its pages, but guesses a CTE's rows, and chose quadratic nested loops
 # over the change points (62 s instead of 0.3 s for a batch of 20,000; measured).
 
+DROP_STEPS = """
+    DROP TABLE IF EXISTS bo_pair_judged, bo_pair_states, bo_pair_changes, bo_pair_intervals, bo_pair_status,
+                         bo_pair_final
+"""
+
 # Every first-seen valid event of the batch as a member change, with newest-wins judged per
 # member against its earlier keys (the stored member's included).
 JUDGE_MEMBER_EVENTS = sql.SQL("""

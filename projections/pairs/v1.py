@@ -39,6 +39,7 @@ class PaymentLedgerPairsV1(Projector):
                  "key_b": ordering_key("b"), "key_m": ordering_key("m"), "replace_member": sql.REPLACE_MEMBER,
                  "replace_pair": sql.REPLACE_PAIR,
                  "handles": psql.Literal(sorted(self.handles)), "version": psql.Literal(self.version)}
+        cur.execute(sql.DROP_STEPS)  # another pairs version may have run in this transaction
         cur.execute(sql.JUDGE_MEMBER_EVENTS.format(**names))
         for statement in (sql.MEMBER_STATES, sql.CHANGE_POINTS, sql.MEMBER_INTERVALS, sql.PAIR_STATUS_AT_CHANGES,
                           sql.SELECT_FINAL_PAIRS, sql.UPSERT_FINAL_PAIRS, sql.DELETE_EMPTY_PAIRS,

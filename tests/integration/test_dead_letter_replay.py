@@ -14,7 +14,7 @@ from bo.embedded import app_role_url
 from bo.migrate import upgrade
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
-from projections import runner as runner_module
+from projections import batch as batch_module
 from projections.contract import Rejection, ValidEvent, classify
 from projections.runner import PYTHON_ENGINE
 from projections.tracking import datastore_for
@@ -71,7 +71,7 @@ def test_replay_after_the_fix_resolves_the_dead_letters_and_equals_a_clean_build
     for batch in HISTORY:
         append_all(database_url, batch)
     with monkeypatch.context() as bug:  # the buggy release (run on the Python engine, where it is easy to plant)
-        bug.setattr(runner_module, "classify", rejects_jpy)
+        bug.setattr(batch_module, "classify", rejects_jpy)
         runner(database_url, engine=PYTHON_ENGINE).catch_up()
     bugged = rows(database_url, "SELECT projector, position FROM bo.dead_letters"
                                 " WHERE detail = 'payload.currency: JPY is not supported' AND status = 'OPEN'")
@@ -107,3 +107,21 @@ def test_replay_of_letters_that_still_fail_keeps_them_open_with_the_current_reas
     assert report.replayed > 0 and report.resolved == 0
     assert rows(database_url, "SELECT DISTINCT status FROM bo.dead_letters WHERE projector = 'payment_orders'"
                               " AND resolved_at IS NULL") == [{"status": "OPEN"}]
+
+
+def test_replaying_one_letter_resolves_the_other_letters_of_the_entity_it_re_projects(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    twice = [ledger("two-1", 20, tx_id="tx-two", entry_type="DEBIT", currency="JPY", version=1),
+             ledger("two-2", 21, tx_id="tx-two", entry_type="DEBIT", currency="JPY", version=2)]
+    append_all(database_url, twice)
+    with monkeypatch.context() as bug:
+        bug.setattr(batch_module, "classify", rejects_jpy)
+        runner(database_url, engine=PYTHON_ENGINE).catch_up()
+    letters = rows(database_url, """
+        SELECT d.id FROM bo.dead_letters d JOIN bo.event_log l USING (position)
+         WHERE d.projector = 'ledger_entries' AND l.event_id IN ('two-1', 'two-2') AND d.status = 'OPEN'
+         ORDER BY d.position""")
+    assert len(letters) == 2
+    report = replay_dead_letters(datastore_for(database_url), TOPIC_OF, DeadLetterFilter(), [letters[0]["id"]])
+    assert (report.replayed, report.resolved) == (1, 2)
+    assert rows(database_url, "SELECT version FROM bo.ledger_entries WHERE tx_id = 'tx-two'") == [{"version": 2}]

@@ -79,3 +79,21 @@ def test_a_document_postgresql_refuses_is_dropped_and_the_batch_still_appended(d
                                 WHERE "partition" = 1 AND "offset" >= 100 ORDER BY "offset" """)
     assert [(r["offset"], r["no_document"]) for r in got] == [(100, True), (101, True)]
     assert bytes(got[1]["raw_value"]) == b'{"a": 0e-20000}'
+
+
+def test_a_rejected_message_whose_event_id_holds_a_nul_is_dead_lettered_without_its_id(database_url: str) -> None:
+    bad = [
+        json.dumps({"event_id": "a\u0000b", "event_type": "LedgerEntryVoided", "payload": {}}),
+        json.dumps({"event_id": "c\u0000d", "event_type": "LedgerEntryUpserted", "payload": {"tx_id": "x"}}),
+        json.dumps({"event_id": "e\u0000f", "event_type": "LedgerEntryUpserted", "schema_version": 9, "payload": {}}),
+    ]
+    append_all(database_url, [decode(KafkaCoordinates(TOPIC, 7, n, None), None, value.encode(), None)
+                              for n, value in enumerate(bad)] + [ledger(10, "tx-after-nul-ids")])
+    runner(database_url).catch_up()
+    letters = rows(database_url, """
+        SELECT d.reason, d.event_id FROM bo.dead_letters d JOIN bo.event_log l USING (position)
+         WHERE l."partition" = 7 AND d.projector = 'ledger_entries' ORDER BY l."offset" """)
+    assert [(r["reason"], r["event_id"]) for r in letters] == [
+        ("UNKNOWN_EVENT_TYPE", None), ("SCHEMA_VIOLATION", None), ("UNSUPPORTED_SCHEMA_VERSION", None)]
+    assert rows(database_url, "SELECT tx_id FROM bo.ledger_entries WHERE tx_id = 'tx-after-nul-ids'") == [
+        {"tx_id": "tx-after-nul-ids"}]

@@ -113,14 +113,16 @@ def test_diff_reports_added_removed_and_changed_rows_per_column(logged: str, adm
         assert result.added_samples == ["tx-extra"] and result.removed_samples == ["tx-1c"]
     finally:  # put v2 back as a build gives it
         datastore = datastore_for(logged)
-        assert rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, restart=True).status == "READY"
+        assert rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, restart=True, force=True).status == "READY"
         datastore.close()
 
 
 def test_rebuilding_the_same_version_gives_identical_tables_whatever_the_batch_size(logged: str) -> None:
     first = (checksum(logged, "ledger_entries_v2"), checksum(logged, "ledger_entries_v2_fates"))
     datastore = datastore_for(logged)
-    assert rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, batch_size=37, restart=True).status == "READY"
+    with pytest.raises(RebuildRefusedError, match="READY"):
+        rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, restart=True)  # a rollback target is not emptied lightly
+    assert rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, batch_size=37, restart=True, force=True).status == "READY"
     assert (checksum(logged, "ledger_entries_v2"), checksum(logged, "ledger_entries_v2_fates")) == first
     datastore.close()
 
@@ -134,7 +136,7 @@ def test_a_stopped_rebuild_resumes_from_its_checkpoint(logged: str) -> None:
         if done > 0:
             stop.set()
 
-    stopped = rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, batch_size=400, restart=True, stop=stop,
+    stopped = rebuild(datastore, LedgerEntriesV2(), TOPIC_OF, batch_size=400, restart=True, force=True, stop=stop,
                       on_progress=stop_after_first_batch)
     assert stopped.status == "BUILDING" and stopped.checkpoint == 400
     with pytest.raises(CutoverRefusedError, match="still BUILDING"):
@@ -213,3 +215,15 @@ def test_readers_never_see_a_mix_or_an_error_during_cut_overs(logged: str) -> No
 def test_registry_lists_every_declared_version() -> None:
     assert registry.latest("ledger_entries").version == 2
     assert {cls.name for cls in registry.DECLARED} == set(registry.NAMES)
+
+
+def test_a_registered_version_this_code_does_not_declare_is_skipped_not_fatal(
+        logged: str, admin_database_url: str) -> None:
+    with psycopg.connect(admin_database_url) as conn:
+        conn.execute("INSERT INTO bo.projectors (name, version, status) VALUES ('ledger_entries', 9, 'READY')")
+    try:
+        names = [p.tracking_name() for p in runner(logged).projectors]
+        assert "ledger_entries:v9" not in names and "ledger_entries:v1" in names
+    finally:
+        with psycopg.connect(admin_database_url) as conn:
+            conn.execute("DELETE FROM bo.projectors WHERE version = 9")
