@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="the version to build (default: the highest declared in code)")
     rebuild_cmd.add_argument("--restart", action="store_true",
                              help="discard what this version has built and start again from position 0")
+    rebuild_cmd.add_argument("--force", action="store_true", help="with --restart: also empty a READY version")
     rebuild_cmd.add_argument("--batch-size", type=int, default=20_000, help="log rows per transaction")
     backfill_cmd = command("backfill", _backfill, "append a dump (JSON Lines or CSV) to the log")
     backfill_cmd.add_argument("file", type=Path, help="a .jsonl file of envelopes, or a .csv with a header row")
@@ -132,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         description="re-run the current projector code on open dead letters (SPEC 4.4): those that now apply"
                     " are marked RESOLVED, the rest stay OPEN with an updated reason")
     dlq_replay.add_argument("--reason", choices=REASONS, help="only this reason code")
-    dlq_replay.add_argument("--projector", help="only this projector (e.g. ledger_entries)")
+    dlq_replay.add_argument("--projector", choices=NAMES, help="only this projector")
     dlq_replay.add_argument("--id", type=int, action="append", dest="ids", help="only this dead letter (repeatable)")
     dlq_replay.set_defaults(handler=_dlq_replay)
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
@@ -267,23 +268,28 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from projections.tracking import datastore_for
     from replay.rebuild import rebuild
 
-    projector = registry.declared(args.name, args.version) if args.version else registry.latest(args.name)
+    projector = registry.declared(args.name, args.version) if args.version is not None \
+        else registry.latest(args.name)
     stop = stop_on_signals()
     datastore = datastore_for(database_url(settings))
     with Progress(f"rebuild {projector.tracking_name()} (log rows)", None) as bar:
+        resumed: list[int] = []
+
         def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.advance(done - bar.done)
+            if not resumed:  # rate and ETA count this run's rows, not those of an earlier run
+                resumed.append(done)
+            bar.total = total - resumed[0]
+            bar.advance(done - resumed[0] - bar.done)
 
         outcome = rebuild(datastore, projector, topic_of(settings), batch_size=max(1, args.batch_size),
-                          restart=args.restart, stop=stop, on_progress=progress)
+                          restart=args.restart, force=args.force, stop=stop, on_progress=progress)
     datastore.close()
     print(f"{outcome.name} v{outcome.version}: {outcome.status} at checkpoint {outcome.checkpoint}"
           f" ({outcome.read} log rows read, resumed from {outcome.resumed_from})")
     if outcome.status == "BUILDING":
         print("stopped before catching up: run the same command again to resume", file=sys.stderr)
         return 130
-    return 0
+    return 0 if outcome.status == "READY" else 1
 
 
 def _projections_diff(settings: Settings, args: argparse.Namespace) -> int:
@@ -293,13 +299,21 @@ def _projections_diff(settings: Settings, args: argparse.Namespace) -> int:
     from replay.diff import diff
 
     datastore = datastore_for(database_url(settings))
-    result = diff(datastore, args.name, args.a, args.b, samples=max(0, args.samples))
-    datastore.close()
+    try:
+        result = diff(datastore, args.name, args.a, args.b, samples=max(0, args.samples))
+    except ProjectionError as exc:  # exit 1 means "they differ": errors are 2, as diff(1) does
+        print(f"bo: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        datastore.close()
     if args.json:
         print(json.dumps({**dataclasses.asdict(result), "differ": result.differ}, default=str, indent=2))
         return 1 if result.differ else 0
-    print(f"{result.name} v{result.a} ({result.rows_a} rows) → v{result.b} ({result.rows_b} rows): "
+    print(f"{result.name} v{result.a} ({result.status_a}, checkpoint {result.checkpoint_a}, {result.rows_a} rows)"
+          f" → v{result.b} ({result.status_b}, checkpoint {result.checkpoint_b}, {result.rows_b} rows): "
           f"{result.added} added, {result.removed} removed, {result.changed} changed")
+    if result.checkpoint_a != result.checkpoint_b:
+        print("  note: the versions have read different amounts of the log; differences may be lag")
     for column, count in result.changed_by_column.items():
         print(f"  {column}: {count} changed")
         for sample in result.samples[column]:
@@ -322,7 +336,8 @@ def _projections_activate(settings: Settings, args: argparse.Namespace) -> int:
     datastore = datastore_for(database_url(settings))
     cutover = activate(datastore, args.name, args.version, force=args.force)
     datastore.close()
-    print(f"{cutover.name}: v{cutover.active} is active (was v{cutover.previous})")
+    was = f"v{cutover.previous}" if cutover.previous is not None else "none"
+    print(f"{cutover.name}: v{cutover.active} is active (was {was})")
     return 0
 
 

@@ -1,14 +1,20 @@
-"""The projector runner: read after checkpoint → classify → apply → save checkpoint, one transaction a batch.
+"""The projector runner: read after checkpoint → judge → apply → save checkpoint, one transaction a batch.
 
-Per batch and projector version, in one transaction:
-1. take an advisory lock on the version (one runner at a time) and read its checkpoint;
-2. read the next log rows after it, in position order (positions become visible in
-   order, see eventstore/log.py, so nothing is ever skipped);
-3. classify the rows this version takes: invalid ones become dead letters, a repeated
-   event_id is a DUPLICATE (same payload) or a DUPLICATE_EVENT_ID_CONFLICT;
-4. let the projector apply the first-seen valid events and record every row's fate;
-5. record the checkpoint with eventsourcing's tracking recorder, and commit.
+Per batch, in one transaction:
+1. take the advisory lock of each projector version of the batch (one runner at a time per
+   version) and read their checkpoints;
+2. take the next log rows after the checkpoint, in position order (positions are dense and
+   become visible in order, see eventstore/log.py, so nothing is ever skipped);
+3. judge them: the contract's verdict (invalid rows become dead letters), and repeated
+   event_ids (DUPLICATE with the same payload, DUPLICATE_EVENT_ID_CONFLICT otherwise);
+4. let each projector apply the first-seen valid events it handles and record every row's fate;
+5. record the checkpoints with eventsourcing's tracking recorder, and commit.
 A crash anywhere rolls the whole batch back; the next run starts from the same checkpoint.
+
+Two engines do steps 3–4 (see docs/decisions.md §34): the SQL engine (projections/batch.py
+and each projector's `apply_batch`), which runs versions at the same checkpoint as one
+cohort, and the Python engine (each projector's `apply` over the pure cores), the
+executable specification the tests hold it to.
 """
 
 from __future__ import annotations

@@ -39,6 +39,14 @@ RETIRE = """
      WHERE name = %(name)s AND version = %(version)s
 """
 
+# Whether the stable view has a branch over the version's table (else activating it would
+# serve nothing).
+VIEW_READS_TABLE = """
+    SELECT 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid
+     WHERE r.ev_class = to_regclass(%(view)s) AND d.refobjid = to_regclass(%(table)s)
+     LIMIT 1
+"""
+
 # The version active before the current one: the most recently deactivated, still kept.
 SELECT_PREVIOUS = """
     SELECT version FROM bo.projectors
@@ -101,6 +109,9 @@ def _activate(cur: DictCursor, name: str, version: int, *, force: bool) -> Cutov
     active = next((v for v, row in versions.items() if row["status"] == registry.ACTIVE), None)
     if active == version:
         return Cutover(name, active, version)
+    if not cur.execute(VIEW_READS_TABLE, {"view": f"bo.{name}", "table": f"bo.{name}_v{version}"}).fetchone():
+        raise CutoverRefusedError(f"bo.{name} has no branch for v{version}: the migration that creates its tables"
+                                  " must also add it to the view (see migrations/versions/0003_*)")
     if target["status"] == registry.RETIRED:
         raise CutoverRefusedError(f"{name} v{version} is RETIRED: rebuild it before activating it")
     if not force:

@@ -15,6 +15,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql
 
 from projections import registry
+from projections.errors import ProjectionError
 from projections.projector import DictCursor, Projector
 
 NOT_COMPARED = frozenset({"projector_version"})
@@ -45,6 +46,18 @@ ONLY_IN = sql.SQL("""
 """)
 
 
+SELECT_STATE = """
+    SELECT p.status, coalesce(t.notification_id, 0) AS checkpoint
+      FROM bo.projectors p
+      LEFT JOIN bo.projection_tracking t ON t.application_name = p.name || ':v' || p.version
+     WHERE p.name = %(name)s AND p.version = %(version)s
+"""
+
+
+class DiffRefusedError(ProjectionError):
+    pass
+
+
 @dataclass
 class VersionDiff:
     name: str
@@ -61,6 +74,10 @@ class VersionDiff:
     removed_samples: list[str] = field(default_factory=list)
     only_in_a: list[str] = field(default_factory=list)
     only_in_b: list[str] = field(default_factory=list)
+    status_a: str = ""
+    status_b: str = ""
+    checkpoint_a: int = 0
+    checkpoint_b: int = 0
 
     @property
     def differ(self) -> bool:
@@ -72,6 +89,13 @@ def diff(datastore: PostgresDatastore, name: str, a: int, b: int, *, samples: in
     result = VersionDiff(name, a, b)
     with datastore.transaction(commit=False) as cur:
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")  # one snapshot for every query
+        for projector, side in ((pa, "a"), (pb, "b")):
+            state = cur.execute(SELECT_STATE, {"name": name, "version": projector.version}).fetchone()
+            if state is None:
+                raise DiffRefusedError(f"{name} v{projector.version} is not registered: build it first with"
+                                       f" `bo rebuild {name} --version {projector.version}`")
+            setattr(result, f"status_{side}", state["status"])
+            setattr(result, f"checkpoint_{side}", int(state["checkpoint"]))
         cols_a, cols_b = _columns(cur, pa), _columns(cur, pb)
         shared = [c for c in cols_a if c in cols_b and c not in NOT_COMPARED and c != pa.key_column]
         result.only_in_a = [c for c in cols_a if c not in cols_b]

@@ -117,13 +117,21 @@ def upgrade() -> None:
         op.execute(f"DROP VIEW bo.{view}")
     _gated_views()
 
+    # The set-based projection engine works in temporary tables (projections/batch.py):
+    # granted explicitly, so that revoking TEMP from PUBLIC (a common hardening) keeps it working.
+    op.execute("DO $$ BEGIN EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO bo_app', current_database()); END $$")
+
 
 def downgrade() -> None:
+    op.execute("DO $$ BEGIN EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM bo_app', current_database()); END $$")
     for view in ("ledger_entries", "payment_orders", "payment_ledger_pairs"):
         op.execute(f"DROP VIEW bo.{view}")
     op.execute("DELETE FROM bo.dead_letters WHERE projector = 'ledger_entries' AND projector_version = 2")
     op.execute("DELETE FROM bo.projection_tracking WHERE application_name = 'ledger_entries:v2'")
     op.execute("DELETE FROM bo.projectors WHERE name = 'ledger_entries' AND version = 2")
+    # Before 0003 only ACTIVE and BUILDING existed for a running version: v1 serves again.
+    op.execute("UPDATE bo.projectors SET status = 'ACTIVE' WHERE version = 1 AND status = 'READY'"
+               " AND NOT EXISTS (SELECT 1 FROM bo.projectors a WHERE a.name = projectors.name AND a.status = 'ACTIVE')")
     op.execute("DROP TABLE bo.ledger_entries_v2_fates")
     op.execute("DROP TABLE bo.ledger_entries_v2")
     for name in ("ledger_entries", "payment_orders", "payment_ledger_pairs"):
