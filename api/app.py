@@ -14,8 +14,11 @@ from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
 from api.middleware import RequestContextMiddleware
 from api.resources.health import HealthResource, ReadyResource
+from api.resources.history import HistoryResource
 from api.resources.ledger import TxResource, WalletTxResource
 from api.resources.orders import PaymentOrderResource
+from api.resources.projections import ProjectionsResource
+from projections import history
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,10 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     app.add_route("/admin/tx/{tx_id}", TxResource(deps.pool))
     app.add_route("/admin/wallets/{wallet_id}/tx", WalletTxResource(deps.pool, cursors))
     app.add_route("/admin/payment-orders/{order_id}", PaymentOrderResource(deps.pool))
+    app.add_route("/admin/tx/{tx_id}/history", HistoryResource(deps.pool, cursors, history.TX))
+    app.add_route("/admin/payment-orders/{order_id}/history",
+                  HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER))
+    app.add_route("/admin/projections", ProjectionsResource(deps.pool))
     app.add_route("/healthz", HealthResource())
     app.add_route("/readyz", ReadyResource(deps.pool, deps.expected_revision))
     return app

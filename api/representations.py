@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from projections.contract import parse_json
 from projections.ledger_entries.queries import has_amount_minor
+from projections.masking import mask_payload
 from projections.rules import MISSING_ORDER, claims_payment_order
 
 
@@ -86,4 +88,52 @@ def pair(row: Mapping[str, Any]) -> dict[str, Any]:
         "first_seen_at": timestamp(row["first_seen_at"]),
         "completed_at": timestamp(row["completed_at"]),
         "projection": {"name": "payment_ledger_pairs", "version": row["projector_version"]},
+    }
+
+
+def history_item(row: Mapping[str, Any]) -> dict[str, Any]:
+    """SPEC 5 history item: where the row came from, what it said (masked), what became of it."""
+    where = source(row)
+    del where["position"]
+    return {
+        "position": row["position"], "source": where, "event_id": row["event_id"],
+        "event_type": row["event_type"], "ingested_at": timestamp(row["ingested_at"]),
+        "payload": logged_payload(row["raw_value"]),
+        "fate": row["fate"], "reason": row["reason"] if row["fate"] == "DEAD_LETTERED" else None,
+        "detail": row["detail"] if row["fate"] == "DEAD_LETTERED" else None,
+    }
+
+
+def logged_payload(raw_value: bytes | None) -> Any:
+    """The payload as logged, personal fields masked; None when the value has none (not JSON, no
+    payload object). Numbers with a fraction or an exponent are given as decimal strings, as
+    amounts are everywhere in this API: JSON numbers would not keep them exact."""
+    try:
+        document = parse_json(raw_value)
+    except ValueError:
+        return None
+    payload = document.get("payload") if isinstance(document, dict) else None
+    if not isinstance(payload, dict):
+        return None
+    return _exact(mask_payload(payload))
+
+
+def _exact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exact(v) for v in value]
+    if isinstance(value, Decimal):
+        return format(value, "f") if value.is_finite() else str(value)
+    return value
+
+
+def projector_version(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One projector version for `GET /admin/projections`."""
+    return {
+        "name": row["name"], "version": row["version"], "status": row["status"],
+        "checkpoint": row["checkpoint"], "head": row["head"], "lag_events": row["lag_events"],
+        "lag_seconds": round(float(row["lag_seconds"]), 3), "open_dead_letters": row["open_dead_letters"],
+        "build_started_at": timestamp(row["build_started_at"]), "built_at": timestamp(row["built_at"]),
+        "activated_at": timestamp(row["activated_at"]), "code_changed": row["code_changed"],
     }

@@ -48,7 +48,7 @@ class WalletTxResource:
             from_=_time_param(req, "from"),
             to=_time_param(req, "to"),
         )
-        limit = _limit(req.get_param("limit"))
+        limit = limit_param(req.get_param("limit"))
         identity = {"w": wallet_id, "s": wallet.status_group,
                     "f": rep.timestamp(wallet.from_), "t": rep.timestamp(wallet.to)}
         after = self._after(req.get_param("cursor"), identity)
@@ -73,7 +73,8 @@ class WalletTxResource:
             raise BadRequestError("cursor", str(exc) or "not a valid cursor") from exc
 
 
-def _limit(value: str | None) -> int:
+def limit_param(value: str | None) -> int:
+    """`limit`: 1 to 200, default 50 (SPEC 5)."""
     if value is None:
         return DEFAULT_LIMIT
     if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:

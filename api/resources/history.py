@@ -1,0 +1,43 @@
+"""`GET /admin/tx/{tx_id}/history` and `GET /admin/payment-orders/{order_id}/history` (ADMIN_AUDIT)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from psycopg_pool import ConnectionPool
+
+from api import representations as rep
+from api.auth import ADMIN_AUDIT, require_role
+from api.cursor import CursorCodec, InvalidCursorError
+from api.errors import BadRequestError
+from api.resources.ledger import limit_param
+from projections import history
+
+
+class HistoryResource:
+    def __init__(self, pool: ConnectionPool, cursors: CursorCodec, subject: history.Subject) -> None:
+        self.pool = pool
+        self.cursors = cursors
+        self.subject = subject
+
+    @falcon.before(require_role(ADMIN_AUDIT))
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **ids: str) -> None:
+        entity_id = next(iter(ids.values()))
+        limit = limit_param(req.get_param("limit"))
+        identity = {"h": self.subject.projector, "id": entity_id}
+        after = self._after(req.get_param("cursor"), identity)
+        with self.pool.connection() as conn:
+            rows, following = history.history_page(conn, self.subject, entity_id, after, limit)
+        resp.media = {
+            "items": [rep.history_item(row) for row in rows],
+            "next_cursor": self.cursors.encode(identity, {"p": following}) if following is not None else None,
+        }
+
+    def _after(self, cursor: str | None, identity: dict[str, Any]) -> int:
+        if cursor is None:
+            return 0
+        try:
+            return int(self.cursors.decode(cursor, identity)["p"])
+        except (InvalidCursorError, KeyError, TypeError, ValueError) as exc:
+            raise BadRequestError("cursor", str(exc) or "not a valid cursor") from exc
