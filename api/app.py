@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 from api import errors
 from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
-from api.middleware import RequestContextMiddleware
+from api.middleware import JsonOnlyMiddleware, RequestContextMiddleware
 from api.resources.health import HealthResource, ReadyResource
 from api.resources.history import HistoryResource
 from api.resources.ledger import TxResource, WalletTxResource
@@ -36,6 +36,7 @@ class AppDeps:
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     middleware: list[Any] = [
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
+        JsonOnlyMiddleware(),
         AuthMiddleware(deps.authenticator),
     ]
     app = falcon.App(middleware=middleware)

@@ -33,3 +33,13 @@ class RequestContextMiddleware:
                          req_succeeded: bool) -> None:
         self.correlation_id.set(None)
         self.trace_id.set(None)
+
+
+class JsonOnlyMiddleware:
+    """406 (as problem+json) for a client that accepts neither JSON nor problem+json: every
+    answer of this API is one of the two."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not (req.client_accepts_json or req.client_accepts("application/problem+json")):
+            raise falcon.HTTPNotAcceptable(
+                title="Not acceptable", description="this API answers application/json or application/problem+json")

@@ -77,3 +77,33 @@ def test_projections_lists_each_version_with_checkpoint_lag_and_dead_letters(
     assert (ledger["status"], ledger["lag_events"], ledger["open_dead_letters"]) == ("ACTIVE", 0, 4)
     assert ledger["checkpoint"] == ledger["head"] > 0 and ledger["code_changed"] is False
     assert body["quality"]["pairs"] == 3
+
+
+@pytest.mark.parametrize(("method", "path", "headers", "status"), [
+    ("POST", "/admin/tx/tx-1c", {}, 405),
+    ("DELETE", "/admin/projections", {}, 405),
+    ("GET", "/admin/tx/tx-1c", {"Accept": "text/html"}, 406),
+    ("GET", "/admin/nothing-here", {}, 404),
+])
+def test_errors_are_problem_json(client: falcon.testing.TestClient, method: str, path: str,
+                                 headers: dict[str, str], status: int) -> None:
+    result = client.simulate_request(method, path, headers=headers)
+    assert result.status_code == status
+    assert result.headers["content-type"] == "application/problem+json"
+    assert result.json["status"] == status and result.json["title"]
+
+
+def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(database_url: str) -> None:
+    pool = open_pool(database_url)
+    app = falcon.testing.TestClient(create_app(AppDeps(
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, expected_revision=head_revision())))
+    pool.close()  # every request now fails inside the resource
+    result = app.simulate_get("/admin/tx/tx-1c", headers={"X-Correlation-ID": "corr-500"})
+    assert result.status_code == 500 and result.headers["content-type"] == "application/problem+json"
+    assert result.headers["X-Correlation-ID"] == "corr-500"
+    assert "Traceback" not in result.text and "pool" not in result.text.lower()
+
+
+def test_accept_wildcards_and_problem_json_are_fine(client: falcon.testing.TestClient) -> None:
+    for accept in ("*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/problem+json"):
+        assert client.simulate_get("/admin/tx/tx-1c", headers={"Accept": accept}).status_code == 200
