@@ -35,6 +35,7 @@ from psycopg import sql as psql
 from eventstore.health import Health
 from projections import batch, sql
 from projections.contract import Rejection, ValidEvent
+from projections.first_seen import first_seen
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.tracking import CheckpointStore
 
@@ -303,74 +304,13 @@ class ProjectionRunner:
         ]
         fates: dict[int, str] = {}
         rejections: dict[int, Rejection] = {}
-        fresh = self._first_seen(cur, verdicts, fates, rejections)
+        fresh = first_seen(cur, verdicts, fates, rejections, self._verdict)
         fates.update(projector.apply(cur, fresh))
         for position in rejections:
             fates[position] = DEAD_LETTERED
         event_ids = {int(row["position"]): _event_id(verdict) for row, verdict in verdicts}
         self._record(cur, projector, fresh, fates, rejections, event_ids)
         return fates
-
-    def _first_seen(
-        self,
-        cur: DictCursor,
-        verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]],
-        fates: dict[int, str],
-        rejections: dict[int, Rejection],
-    ) -> list[LoggedEvent]:
-        """Valid events that are the first valid occurrence of their event_id in the log.
-
-        A later occurrence with the same payload is a DUPLICATE (applied once); with a
-        different payload it is a DUPLICATE_EVENT_ID_CONFLICT. Earlier occurrences are
-        looked up in the log itself, so a conflict across topics or event types is seen
-        by every projector alike.
-        """
-        first = self._first_valid_occurrences(cur, verdicts)
-        fresh: list[LoggedEvent] = []
-        for row, verdict in verdicts:
-            position = int(row["position"])
-            if isinstance(verdict, Rejection):
-                rejections[position] = verdict
-                continue
-            event_id = verdict.envelope.event_id
-            first_position, first_event = first[event_id]
-            if first_position == position:
-                fresh.append(LoggedEvent(position, row["ingested_at"], verdict))
-            elif first_event.payload_sha256 == verdict.payload_sha256:
-                fates[position] = DUPLICATE
-            else:
-                rejections[position] = Rejection(
-                    "DUPLICATE_EVENT_ID_CONFLICT",
-                    f"event_id: {event_id!r} was first logged at position {first_position}"
-                    " with a different payload",
-                    event_id,
-                )
-        return fresh
-
-    def _first_valid_occurrences(
-        self, cur: DictCursor, verdicts: Sequence[tuple[Mapping[str, Any], ValidEvent | Rejection]]
-    ) -> dict[str, tuple[int, ValidEvent]]:
-        """event_id → (position, event) of its earliest valid row, up to this batch's end."""
-        occurrences: dict[str, tuple[int, ValidEvent]] = {}
-
-        def note(event_id: str, position: int, event: ValidEvent) -> None:
-            if event_id not in occurrences or position < occurrences[event_id][0]:
-                occurrences[event_id] = (position, event)
-
-        valid = [(int(row["position"]), v) for row, v in verdicts if isinstance(v, ValidEvent)]
-        for position, verdict in valid:
-            note(verdict.envelope.event_id, position, verdict)
-        if valid:
-            others = cur.execute(sql.SELECT_OTHER_OCCURRENCES, {
-                "event_ids": sorted(occurrences),
-                "up_to": max(int(row["position"]) for row, _ in verdicts),
-                "taken": [int(row["position"]) for row, _ in verdicts],
-            }).fetchall()
-            for other in others:
-                earlier = self._verdict(other)
-                if isinstance(earlier, ValidEvent) and earlier.envelope.event_id == other["event_id"]:
-                    note(other["event_id"], int(other["position"]), earlier)
-        return occurrences
 
     def _record(
         self,

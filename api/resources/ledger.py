@@ -10,9 +10,10 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from api import representations as rep
-from api.auth import ADMIN_READ, require_role
+from api.auth import ADMIN_AUDIT, ADMIN_READ, require_role
 from api.cursor import CursorCodec, InvalidCursorError
 from api.errors import BadRequestError, NotFoundError
+from projections import as_of
 from projections.ledger_entries import queries
 from projections.rules import STATUS_GROUPS
 from projections.status import data_lag_seconds
@@ -27,6 +28,14 @@ class TxResource:
 
     @falcon.before(require_role(ADMIN_READ))
     def on_get(self, req: falcon.Request, resp: falcon.Response, tx_id: str) -> None:
+        at = as_of_param(req)
+        if at is not None:
+            with self.pool.connection() as conn:
+                past = as_of.tx_as_of(conn, tx_id, at)
+            if past is None:
+                raise NotFoundError(f"transaction {tx_id!r} as of {rep.timestamp(at)}")
+            resp.media = {**rep.ledger_entry(past, 0.0), "as_of": rep.timestamp(at)}
+            return
         with self.pool.connection() as conn:
             row = queries.get_tx(conn, tx_id)
             if row is None:
@@ -80,6 +89,14 @@ def limit_param(value: str | None) -> int:
     if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= MAX_LIMIT:
         raise BadRequestError("limit", f"must be an integer from 1 to {MAX_LIMIT}")
     return int(value)
+
+
+def as_of_param(req: falcon.Request) -> datetime | None:
+    """`as_of` (SPEC 5): an RFC 3339 time; reading the past is an auditor's (ADMIN_AUDIT)."""
+    at = _time_param(req, "as_of")
+    if at is not None:
+        require_role(ADMIN_AUDIT)(req, falcon.Response(), None, {})
+    return at
 
 
 def _status_group(value: str | None) -> str | None:

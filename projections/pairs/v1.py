@@ -47,10 +47,14 @@ class PaymentLedgerPairsV1(Projector):
             cur.execute(statement.format(**names))
 
     def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:
-        """The members of `events`, the orders they ever claimed, every member that ever claimed
-        one of those orders, and so on until nothing new: a pair row's history (its
-        completed_at) depends on every member that was ever part of it."""
-        members = {member_of(e).member_key for e in events}
+        """The histories of the members of `events` and of every pair they were ever part of:
+        a pair row's history (its completed_at) depends on every member it ever had."""
+        return self.history_positions(cur, {member_of(e).member_key for e in events}, up_to)
+
+    def history_positions(self, cur: DictCursor, members: set[MemberKey], up_to: int) -> list[int]:
+        """Log positions (≤ up_to) of `members`, of every order they ever claimed, of every member
+        that ever claimed one of those orders, and so on until nothing new."""
+        members = set(members)
         expanded: set[MemberKey] = set()
         orders: set[str] = set()
         positions: set[int] = set()
