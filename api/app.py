@@ -9,11 +9,11 @@ from typing import Any
 import falcon
 from psycopg_pool import ConnectionPool
 
-from api import errors
+from api import errors, openapi
 from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
 from api.middleware import JsonOnlyMiddleware, RequestContextMiddleware
-from api.resources.health import HealthResource, ReadyResource
+from api.resources.health import HealthResource, OpenApiResource, ReadyResource
 from api.resources.history import HistoryResource
 from api.resources.ledger import TxResource, WalletTxResource
 from api.resources.orders import PaymentOrderResource
@@ -42,13 +42,20 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     app = falcon.App(middleware=middleware)
     errors.register(app)
     cursors = CursorCodec(deps.cursor_secret)
-    app.add_route("/admin/tx/{tx_id}", TxResource(deps.pool))
-    app.add_route("/admin/wallets/{wallet_id}/tx", WalletTxResource(deps.pool, cursors))
-    app.add_route("/admin/payment-orders/{order_id}", PaymentOrderResource(deps.pool))
-    app.add_route("/admin/tx/{tx_id}/history", HistoryResource(deps.pool, cursors, history.TX))
-    app.add_route("/admin/payment-orders/{order_id}/history",
-                  HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER))
-    app.add_route("/admin/projections", ProjectionsResource(deps.pool))
-    app.add_route("/healthz", HealthResource())
-    app.add_route("/readyz", ReadyResource(deps.pool, deps.expected_revision))
+    resources: dict[str, object] = {
+        "/admin/tx/{tx_id}": TxResource(deps.pool),
+        "/admin/wallets/{wallet_id}/tx": WalletTxResource(deps.pool, cursors),
+        "/admin/payment-orders/{order_id}": PaymentOrderResource(deps.pool),
+        "/admin/tx/{tx_id}/history": HistoryResource(deps.pool, cursors, history.TX),
+        "/admin/payment-orders/{order_id}/history": HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER),
+        "/admin/projections": ProjectionsResource(deps.pool),
+        "/healthz": HealthResource(),
+        "/readyz": ReadyResource(deps.pool, deps.expected_revision),
+    }
+    described = {route.path for route in openapi.ROUTES}
+    if set(resources) != described:  # a route must not exist without its OpenAPI description
+        raise RuntimeError(f"routes and OpenAPI disagree: {sorted(set(resources) ^ described)}")
+    for path, resource in resources.items():
+        app.add_route(path, resource)
+    app.add_route("/openapi.json", OpenApiResource())
     return app

@@ -1,4 +1,4 @@
-"""`GET /healthz` (the process answers) and `GET /readyz` (database reachable, migrations current)."""
+"""`GET /healthz` (the process answers), `GET /readyz` (database reachable, migrations current), `/openapi.json`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,24 @@ import falcon
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from api import openapi
+
 SELECT_REVISION = "SELECT version_num FROM public.alembic_version"
 
 
 class HealthResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
+
+
+class OpenApiResource:
+    """`GET /openapi.json`: the OpenAPI 3.1 document (api/openapi.py), no credentials needed."""
+
+    def __init__(self) -> None:
+        self.document = openapi.document()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self.document
 
 
 class ReadyResource:
