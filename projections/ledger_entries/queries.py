@@ -13,18 +13,23 @@ from psycopg.rows import dict_row
 
 # Each statement reads the entry, its pair row (if it claims a payment order) and the
 # log coordinates of the event that produced it: one indexed look-up per table.
-_ENTRY_WITH_PAIR_AND_SOURCE = sql.SQL("""
-    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, le.amount_minor, le.currency, le.status,
+# The first ledger_entries version with `amount_minor`; rows of earlier versions have none.
+AMOUNT_MINOR_SINCE_VERSION = 2
+
+_ENTRY_COLUMNS = sql.SQL("""
+    SELECT le.tx_id, le.wallet_id, le.entry_type, le.amount, {amount_minor} AS amount_minor, le.currency, le.status,
            le.status_group, le.related_id, le.related_type, le.created_at, le.updated_at,
            le.version, le.booked_at, le.event_id, le.ingested_at, le.position,
            le.projector_version, le.version_missing_cnt,
            p.pairing_status, p.debit_tx_id, p.credit_tx_id, p.missing,
            l.source, l.topic, l."partition", l."offset", l.source_file, l.source_line
-      FROM bo.ledger_entries le
+      FROM {entries} le
       LEFT JOIN bo.payment_ledger_pairs p
              ON le.related_type = 'PAYMENT_ORDER' AND p.order_id = le.related_id
       JOIN bo.event_log l ON l.position = le.position
 """)
+_ENTRY_WITH_PAIR_AND_SOURCE = _ENTRY_COLUMNS.format(
+    amount_minor=sql.SQL("le.amount_minor"), entries=sql.Identifier("bo", "ledger_entries"))
 
 SELECT_TX = sql.SQL("""{entries}
      WHERE le.tx_id = %(tx_id)s
@@ -36,20 +41,38 @@ SELECT_BY_RELATED = sql.SQL("""{entries}
 """).format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
 
 # Keyset pagination, newest first by (booked_at, tx_id): stable under concurrent inserts.
-SELECT_WALLET_PAGE = sql.SQL("""{entries}
-     WHERE le.wallet_id = %(wallet_id)s
-       AND (%(status_group)s::text IS NULL OR le.status_group = %(status_group)s::text)
-       AND (%(from)s::timestamptz IS NULL OR le.booked_at >= %(from)s::timestamptz)
-       AND (%(to)s::timestamptz IS NULL OR le.booked_at < %(to)s::timestamptz)
-       AND (%(after_at)s::timestamptz IS NULL
-            OR (le.booked_at, le.tx_id) < (%(after_at)s::timestamptz, %(after_tx)s::text))
-     ORDER BY le.booked_at DESC, le.tx_id DESC
-     LIMIT %(limit)s
-""").format(entries=_ENTRY_WITH_PAIR_AND_SOURCE)
+# One branch per declared version, reading that version's own table with its own ORDER BY and
+# LIMIT (only the active one answers): the wallet index is then read in order and stops after
+# one page. Through the view's UNION ALL the planner would fetch and sort every entry of the
+# wallet (measured: 45 ms for a wallet of 1,000 entries, against under 1 ms).
+_PAGE_BRANCH = sql.SQL("""
+    ({entries}
+      WHERE {version} = (SELECT p.version FROM bo.projectors p WHERE p.name = 'ledger_entries' AND p.status = 'ACTIVE')
+        AND le.wallet_id = %(wallet_id)s
+        AND (%(status_group)s::text IS NULL OR le.status_group = %(status_group)s::text)
+        AND (%(from)s::timestamptz IS NULL OR le.booked_at >= %(from)s::timestamptz)
+        AND (%(to)s::timestamptz IS NULL OR le.booked_at < %(to)s::timestamptz)
+        AND (%(after_at)s::timestamptz IS NULL
+             OR (le.booked_at, le.tx_id) < (%(after_at)s::timestamptz, %(after_tx)s::text))
+      ORDER BY le.booked_at DESC, le.tx_id DESC
+      LIMIT %(limit)s)
+""")
 
 
-# The first ledger_entries version with `amount_minor`; rows of earlier versions have none.
-AMOUNT_MINOR_SINCE_VERSION = 2
+def _wallet_page_statement() -> sql.Composed:
+    from projections.registry import DECLARED  # every declared version of the read model
+
+    branches = sql.SQL(" UNION ALL ").join(
+        _PAGE_BRANCH.format(version=sql.Literal(cls.version), entries=_ENTRY_COLUMNS.format(
+            entries=cls.table(),
+            amount_minor=sql.SQL("le.amount_minor" if cls.version >= AMOUNT_MINOR_SINCE_VERSION else "NULL::bigint")))
+        for cls in DECLARED if cls.name == "ledger_entries")
+    return sql.SQL("{branches} ORDER BY booked_at DESC, tx_id DESC").format(branches=branches)
+
+
+
+
+SELECT_WALLET_PAGE = _wallet_page_statement()
 
 
 def has_amount_minor(row: Mapping[str, Any]) -> bool:
