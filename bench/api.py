@@ -52,9 +52,9 @@ FILL = [
     f"""INSERT INTO bo.ledger_entries_v1 (tx_id, wallet_id, entry_type, amount, currency, status, status_group,
                                          related_id, related_type, booked_at, event_id, ingested_at, position,
                                          projector_version)
-        SELECT 'tx-' || g, 'w-' || (g % 1000), CASE WHEN g % 2 = 0 THEN 'DEBIT' ELSE 'CREDIT' END, (g || '.00')::numeric, 'KRW',
-               'POSTED', 'SUCCESS', 'ord-' || (g / 2), 'PAYMENT_ORDER', now() - g * interval '1 second', 'ev-' || g,
-               now(), g, 1
+        SELECT 'tx-' || g, 'w-' || (g % 1000), CASE WHEN g % 2 = 0 THEN 'DEBIT' ELSE 'CREDIT' END,
+               (g || '.00')::numeric, 'KRW', 'POSTED', 'SUCCESS', 'ord-' || (g / 2), 'PAYMENT_ORDER',
+               now() - g * interval '1 second', 'ev-' || g, now(), g, 1
           FROM generate_series(1, {ENTRIES}) g""",
     f"""INSERT INTO bo.payment_orders_v1 (order_id, wallet_id, amount, currency, status, status_group, event_id,
                                          ingested_at, position, projector_version, payer_name_masked)
