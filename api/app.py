@@ -13,6 +13,7 @@ from api import errors, openapi
 from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
 from api.middleware import JsonOnlyMiddleware, RequestContextMiddleware
+from api.resources.audit import AuditLogResource
 from api.resources.health import HealthResource, OpenApiResource, ReadyResource
 from api.resources.history import HistoryResource
 from api.resources.ledger import TxResource, WalletTxResource
@@ -49,6 +50,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/tx/{tx_id}/history": HistoryResource(deps.pool, cursors, history.TX),
         "/admin/payment-orders/{order_id}/history": HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER),
         "/admin/projections": ProjectionsResource(deps.pool),
+        "/admin/audit-log": AuditLogResource(deps.pool, cursors),
         "/healthz": HealthResource(),
         "/readyz": ReadyResource(deps.pool, deps.expected_revision),
     }

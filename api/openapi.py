@@ -122,6 +122,20 @@ SCHEMAS: dict[str, Any] = {
             "quality": {"type": "object"},
         },
     },
+    "AuditPage": {
+        "type": "object", "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "at", "actor", "roles", "method", "path", "resource", "query", "status",
+                             "correlation_id"],
+                "properties": {"id": {"type": "integer"}, "at": TIME, "actor": {"type": "string"},
+                               "roles": {"type": "array", "items": {"type": "string"}}, "method": {"type": "string"},
+                               "path": {"type": "string"}, "resource": NULLABLE_STRING, "query": NULLABLE_STRING,
+                               "status": {"type": "integer"}, "correlation_id": NULLABLE_STRING}}},
+            "next_cursor": NULLABLE_STRING,
+        },
+    },
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
 }
 
@@ -164,6 +178,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/admin/payment-orders/{order_id}/history", "Every log row about a payment order, with its fate",
           "HistoryPage", "ADMIN_AUDIT", (LIMIT, CURSOR), path_parameters=("order_id",)),
     Route("/admin/projections", "Projector versions: checkpoints, lag, dead letters", "Projections", "ADMIN_READ"),
+    Route("/admin/audit-log", "The access audit trail, newest first", "AuditPage", "ADMIN_AUDIT",
+          (LIMIT, CURSOR, _param("actor", {"type": "string"}, "only this actor"),
+           _param("resource", {"type": "string"}, "only this resource, e.g. tx:tx-1d"),
+           _param("from", {"type": "string", "format": "date-time"}, "at or after"),
+           _param("to", {"type": "string", "format": "date-time"}, "before"))),
     Route("/healthz", "Liveness", "Health"),
     Route("/readyz", "Readiness: database reachable, migrations current", "Health"),
 )

@@ -137,3 +137,12 @@ def projector_version(row: Mapping[str, Any]) -> dict[str, Any]:
         "build_started_at": timestamp(row["build_started_at"]), "built_at": timestamp(row["built_at"]),
         "activated_at": timestamp(row["activated_at"]), "code_changed": row["code_changed"],
     }
+
+
+def audit_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One access of the audit trail (`GET /admin/audit-log`)."""
+    return {
+        "id": row["id"], "at": timestamp(row["at"]), "actor": row["actor"], "roles": list(row["roles"]),
+        "method": row["method"], "path": row["path"], "resource": row["resource"], "query": row["query"],
+        "status": row["status"], "correlation_id": row["correlation_id"],
+    }

@@ -54,8 +54,8 @@ class WalletTxResource:
         wallet = queries.WalletFilter(
             wallet_id=wallet_id,
             status_group=_status_group(req.get_param("status_group")),
-            from_=_time_param(req, "from"),
-            to=_time_param(req, "to"),
+            from_=time_param(req, "from"),
+            to=time_param(req, "to"),
         )
         limit = limit_param(req.get_param("limit"))
         identity = {"w": wallet_id, "s": wallet.status_group,
@@ -93,7 +93,7 @@ def limit_param(value: str | None) -> int:
 
 def as_of_param(req: falcon.Request) -> datetime | None:
     """`as_of` (SPEC 5): an RFC 3339 time; reading the past is an auditor's (ADMIN_AUDIT)."""
-    at = _time_param(req, "as_of")
+    at = time_param(req, "as_of")
     if at is not None:
         require_role(ADMIN_AUDIT)(req, falcon.Response(), None, {})
     return at
@@ -108,7 +108,7 @@ def _status_group(value: str | None) -> str | None:
     return value.upper()
 
 
-def _time_param(req: falcon.Request, name: str) -> datetime | None:
+def time_param(req: falcon.Request, name: str) -> datetime | None:
     value = req.get_param(name)
     if value is None:
         return None
