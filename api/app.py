@@ -17,6 +17,7 @@ from api.resources.audit import AuditLogResource
 from api.resources.health import HealthResource, OpenApiResource, ReadyResource
 from api.resources.history import HistoryResource
 from api.resources.ledger import TxResource, WalletTxResource
+from api.resources.metrics import MetricsResource
 from api.resources.orders import PaymentOrderResource
 from api.resources.projections import ProjectionsResource
 from projections import history
@@ -51,6 +52,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/payment-orders/{order_id}/history": HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER),
         "/admin/projections": ProjectionsResource(deps.pool),
         "/admin/audit-log": AuditLogResource(deps.pool, cursors),
+        "/metrics": MetricsResource(deps.pool),
         "/healthz": HealthResource(),
         "/readyz": ReadyResource(deps.pool, deps.expected_revision),
     }

@@ -37,9 +37,11 @@ class RequestContextMiddleware:
 
 class JsonOnlyMiddleware:
     """406 (as problem+json) for a client that accepts neither JSON nor problem+json: every
-    answer of this API is one of the two."""
+    answer of this API is one of the two (but `/metrics`, Prometheus's text format)."""
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.path == "/metrics":  # Prometheus text format, for scrapers
+            return
         if not (req.client_accepts_json or req.client_accepts("application/problem+json")):
             raise falcon.HTTPNotAcceptable(
                 title="Not acceptable", description="this API answers application/json or application/problem+json")

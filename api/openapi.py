@@ -160,6 +160,7 @@ class Route:
     parameters: tuple[dict[str, Any], ...] = ()
     not_found: bool = False
     path_parameters: tuple[str, ...] = field(default=())
+    media_type: str = "application/json"
 
 
 ROUTES: tuple[Route, ...] = (
@@ -183,6 +184,8 @@ ROUTES: tuple[Route, ...] = (
            _param("resource", {"type": "string"}, "only this resource, e.g. tx:tx-1d"),
            _param("from", {"type": "string", "format": "date-time"}, "at or after"),
            _param("to", {"type": "string", "format": "date-time"}, "before"))),
+    Route("/metrics", "Prometheus text format: projector lag, dead letters, pairing quality", "",
+          media_type="text/plain"),
     Route("/healthz", "Liveness", "Health"),
     Route("/readyz", "Readiness: database reachable, migrations current", "Health"),
 )
@@ -194,7 +197,8 @@ def document() -> dict[str, Any]:
     for route in ROUTES:
         responses: dict[str, Any] = {
             "200": {"description": "OK", "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{route.answer}"}}}},
+                route.media_type: {"schema": {"$ref": f"#/components/schemas/{route.answer}"}}
+                if route.answer else {"schema": {"type": "string"}}}},
             "400": {"description": "a bad parameter", "content": problem},
             "404": {"description": "not found", "content": problem},
             "405": {"description": "method not allowed", "content": problem},

@@ -107,3 +107,13 @@ def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(databa
 def test_accept_wildcards_and_problem_json_are_fine(client: falcon.testing.TestClient) -> None:
     for accept in ("*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/problem+json"):
         assert client.simulate_get("/admin/tx/tx-1c", headers={"Accept": accept}).status_code == 200
+
+
+def test_metrics_are_prometheus_text_with_lag_dead_letters_and_pairing_quality(
+        client: falcon.testing.TestClient) -> None:
+    result = client.simulate_get("/metrics", headers={"Accept": "text/plain"})
+    assert result.status_code == 200 and result.headers["content-type"].startswith("text/plain")
+    text = result.text
+    assert 'bo_projector_lag_events{projector="ledger_entries",status="ACTIVE",version="1"} 0.0' in text
+    assert 'bo_dead_letters_open{projector="ledger_entries",status="ACTIVE",version="1"} 4.0' in text
+    assert "bo_pair_incomplete_ratio 0.6667" in text and "bo_version_missing_cnt 4.0" in text

@@ -70,7 +70,7 @@ def test_the_document_is_openapi_3_1_and_lists_every_route(app: Any) -> None:
     assert set(document["paths"]) == {
         "/admin/tx/{tx_id}", "/admin/payment-orders/{order_id}", "/admin/wallets/{wallet_id}/tx",
         "/admin/tx/{tx_id}/history", "/admin/payment-orders/{order_id}/history", "/admin/projections",
-        "/admin/audit-log", "/healthz", "/readyz"}
+        "/admin/audit-log", "/metrics", "/healthz", "/readyz"}
 
 
 def test_known_records_conform_too(app: Any, api_schema: Any) -> None:
