@@ -172,6 +172,9 @@ Try (no token is needed locally until authentication lands):
   curl -s '{base}/admin/wallets/w-payer/tx?limit=5'
   curl -s '{base}/admin/wallets/w-17/tx?status_group=SUCCESS&limit=3'
   curl -s {base}/admin/tx/does-not-exist             # 404 problem+json
+  curl -s {base}/admin/tx/tx-1c/history              # every log row about it, with its fate
+  curl -s {base}/admin/projections                   # versions, checkpoints, lag, dead letters
+  curl -s {base}/openapi.json                        # the OpenAPI 3.1 document
   curl -s {base}/readyz
 """, flush=True)
 
