@@ -37,10 +37,9 @@ class TxResource:
             resp.media = {**rep.ledger_entry(past, 0.0), "as_of": rep.timestamp(at)}
             return
         with self.pool.connection() as conn:
-            row = queries.get_tx(conn, tx_id)
-            if row is None:
-                raise NotFoundError(f"transaction {tx_id!r}")
-            lag = data_lag_seconds(conn, SERVING)
+            row, lag = queries.get_tx_and_lag(conn, tx_id, SERVING)
+        if row is None:
+            raise NotFoundError(f"transaction {tx_id!r}")
         resp.media = rep.ledger_entry(row, lag)
 
 

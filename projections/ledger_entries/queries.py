@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+
+from projections.status import SELECT_DATA_LAG
 
 # Each statement reads the entry, its pair row (if it claims a payment order) and the
 # log coordinates of the event that produced it: one indexed look-up per table.
@@ -96,6 +98,16 @@ class Keyset:
 def get_tx(conn: psycopg.Connection[Any], tx_id: str) -> dict[str, Any] | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(SELECT_TX, {"tx_id": tx_id}).fetchone()
+
+
+def get_tx_and_lag(conn: psycopg.Connection[Any], tx_id: str, serving: Sequence[str]
+                   ) -> tuple[dict[str, Any] | None, float]:
+    """The entry and the serving projections' data lag, both sent in one round trip (pipeline mode)."""
+    with conn.pipeline():
+        entry = conn.cursor(row_factory=dict_row).execute(SELECT_TX, {"tx_id": tx_id})
+        lag = conn.cursor().execute(SELECT_DATA_LAG, {"names": list(serving)})
+    row, lag_row = entry.fetchone(), lag.fetchone()
+    return row, round(float(lag_row[0]), 3) if lag_row else 0.0
 
 
 def entries_for_order(conn: psycopg.Connection[Any], order_id: str) -> list[dict[str, Any]]:
