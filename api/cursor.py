@@ -56,3 +56,16 @@ class CursorCodec:
 
     def _sign(self, body: bytes) -> bytes:
         return hmac.new(self._secret, body, hashlib.sha256).digest()
+
+
+def cursor_position(codec: CursorCodec, cursor: str | None, query: Mapping[str, Any], key: str) -> int | None:
+    """The integer position stored under `key` in a `cursor` query parameter bound to `query`;
+    None without a cursor; a 400 naming `cursor` for a forged, garbled or foreign one."""
+    from api.errors import BadRequestError  # errors are the API's; the codec knows nothing of HTTP
+
+    if cursor is None:
+        return None
+    try:
+        return int(codec.decode(cursor, query)[key])
+    except (InvalidCursorError, KeyError, TypeError, ValueError) as exc:
+        raise BadRequestError("cursor", str(exc) or "not a valid cursor") from exc

@@ -29,11 +29,10 @@ from projections.pairs import sql as pair_sql
 from projections.pairs.book import LEDGER, ORDER, PairBook, PairRow
 from projections.pairs.v1 import PaymentLedgerPairsV1, member_of
 from projections.projector import DictCursor, LoggedEvent
-from projections.registry import declared
+from projections.registry import active
 from projections.rules import OrderingKey, claims_payment_order
 
 SELECT_CUT = "SELECT coalesce(max(position), 0) AS cut FROM bo.event_log WHERE ingested_at <= %(at)s"
-SELECT_ACTIVE = "SELECT version FROM bo.projectors WHERE name = %(name)s AND status = 'ACTIVE'"
 SELECT_SOURCE = """
     SELECT position, source, topic, "partition", "offset", source_file, source_line
       FROM bo.event_log WHERE position = %(position)s
@@ -110,8 +109,7 @@ def _key(event: LoggedEvent) -> OrderingKey:
 
 
 def _active(cur: DictCursor, name: str) -> NewestWinsProjector:
-    row = cur.execute(SELECT_ACTIVE, {"name": name}).fetchone()
-    projector = declared(name, int(row["version"]) if row else 1)
+    projector = active(cur, name)
     assert isinstance(projector, NewestWinsProjector)
     return projector
 

@@ -16,11 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from projections.registry import declared
-
-SELECT_ACTIVE_VERSION = """
-    SELECT version FROM bo.projectors WHERE name = %(name)s AND status = 'ACTIVE'
-"""
+from projections.registry import active
 
 # Keyset by position. Rows of the entity's own event type, and rows of no known type that
 # carried its id as their key.
@@ -57,9 +53,8 @@ def history_page(conn: psycopg.Connection[Any], subject: Subject, entity_id: str
                  ) -> tuple[list[dict[str, Any]], int | None]:
     """Up to `limit` log rows after position `after`, and the position to continue after (None at the end)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        active = cur.execute(SELECT_ACTIVE_VERSION, {"name": subject.projector}).fetchone()
-        version = int(active["version"]) if active else 1
-        fates = declared(subject.projector, version).table("_fates")
+        projector = active(cur, subject.projector)
+        version, fates = projector.version, projector.table("_fates")
         rows = cur.execute(SELECT_HISTORY.format(fates=fates), {
             "name": subject.projector, "version": version, "entity_id": entity_id,
             "event_type": subject.event_type, "after": after, "limit": limit + 1,

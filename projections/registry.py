@@ -94,5 +94,14 @@ def running(cur: DictCursor) -> list[Projector]:
     return projectors
 
 
+SELECT_ACTIVE_VERSION = "SELECT version FROM bo.projectors WHERE name = %(name)s AND status = 'ACTIVE'"
+
+
+def active(cur: DictCursor, name: str) -> Projector:
+    """The version of `name` the stable view serves (version 1 if none is marked ACTIVE)."""
+    row = cur.execute(SELECT_ACTIVE_VERSION, {"name": name}).fetchone()
+    return declared(name, int(row["version"]) if row else 1)
+
+
 def registered(cur: DictCursor, name: str, version: int) -> dict[str, Any] | None:
     return cur.execute(SELECT_VERSION, {"name": name, "version": version}).fetchone()

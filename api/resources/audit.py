@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 from psycopg_pool import ConnectionPool
 
 from api import audit_log
 from api import representations as rep
 from api.auth import ADMIN_AUDIT, require_role
-from api.cursor import CursorCodec, InvalidCursorError
-from api.errors import BadRequestError
+from api.cursor import CursorCodec, cursor_position
 from api.resources.ledger import limit_param, time_param
 
 
@@ -27,18 +24,10 @@ class AuditLogResource:
         limit = limit_param(req.get_param("limit"))
         identity = {"a": where.actor, "r": where.resource, "f": rep.timestamp(where.from_),
                     "t": rep.timestamp(where.to)}
-        before = self._before(req.get_param("cursor"), identity)
+        before = cursor_position(self.cursors, req.get_param("cursor"), identity, "i")
         with self.pool.connection() as conn:
             rows, following = audit_log.audit_page(conn, where, before, limit)
         resp.media = {
             "items": [rep.audit_entry(row) for row in rows],
             "next_cursor": self.cursors.encode(identity, {"i": following}) if following is not None else None,
         }
-
-    def _before(self, cursor: str | None, identity: dict[str, Any]) -> int | None:
-        if cursor is None:
-            return None
-        try:
-            return int(self.cursors.decode(cursor, identity)["i"])
-        except (InvalidCursorError, KeyError, TypeError, ValueError) as exc:
-            raise BadRequestError("cursor", str(exc) or "not a valid cursor") from exc

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import falcon
 from psycopg_pool import ConnectionPool
 
 from api import representations as rep
 from api.auth import ADMIN_AUDIT, require_role
-from api.cursor import CursorCodec, InvalidCursorError
-from api.errors import BadRequestError
+from api.cursor import CursorCodec, cursor_position
 from api.resources.ledger import limit_param
 from projections import history
 
@@ -26,18 +23,10 @@ class HistoryResource:
         entity_id = next(iter(ids.values()))
         limit = limit_param(req.get_param("limit"))
         identity = {"h": self.subject.projector, "id": entity_id}
-        after = self._after(req.get_param("cursor"), identity)
+        after = cursor_position(self.cursors, req.get_param("cursor"), identity, "p") or 0
         with self.pool.connection() as conn:
             rows, following = history.history_page(conn, self.subject, entity_id, after, limit)
         resp.media = {
             "items": [rep.history_item(row) for row in rows],
             "next_cursor": self.cursors.encode(identity, {"p": following}) if following is not None else None,
         }
-
-    def _after(self, cursor: str | None, identity: dict[str, Any]) -> int:
-        if cursor is None:
-            return 0
-        try:
-            return int(self.cursors.decode(cursor, identity)["p"])
-        except (InvalidCursorError, KeyError, TypeError, ValueError) as exc:
-            raise BadRequestError("cursor", str(exc) or "not a valid cursor") from exc
