@@ -20,6 +20,7 @@ from api.resources.ledger import TxResource, WalletTxResource
 from api.resources.metrics import MetricsResource
 from api.resources.orders import PaymentOrderResource
 from api.resources.projections import ProjectionsResource
+from eventstore.db import SchemaExpectation
 from projections import history
 
 
@@ -28,7 +29,7 @@ class AppDeps:
     pool: ConnectionPool
     authenticator: Authenticator
     cursor_secret: bytes
-    expected_revision: str
+    schema: SchemaExpectation
     correlation_id: ContextVar[str | None] = field(
         default_factory=lambda: ContextVar("correlation_id", default=None))
     trace_id: ContextVar[str | None] = field(
@@ -54,7 +55,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/audit-log": AuditLogResource(deps.pool, cursors),
         "/metrics": MetricsResource(deps.pool),
         "/healthz": HealthResource(),
-        "/readyz": ReadyResource(deps.pool, deps.expected_revision),
+        "/readyz": ReadyResource(deps.pool, deps.schema),
     }
     described = {route.path for route in openapi.ROUTES}
     if set(resources) != described:  # a route must not exist without its OpenAPI description

@@ -1,8 +1,10 @@
 """Exceptions → RFC 9457 `application/problem+json`, in one place.
 
-Every error the API answers, from a 400 to a 500, has the same shape:
+Every error the API answers, from a 400 to a 503, has the same shape:
 `{"type", "title", "status", "detail"}` (plus `instance`, the request path). A 500
-never shows a stack trace to the client; it is logged with the correlation id.
+never shows a stack trace to the client; it is logged with the correlation id. A database
+that is down or restarting (judged by `eventstore.db.diagnose`, as every bo process judges
+it) is a 503 with `Retry-After`: the client may try again, and nothing is wrong with its request.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 from typing import Any
 
 import falcon
+
+from eventstore.db import diagnose
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -43,9 +47,24 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     resp.text = json.dumps(problem)
 
 
+RETRY_AFTER_S = 5
+
+
+class DatabaseUnavailable(falcon.HTTPServiceUnavailable):
+    def __init__(self) -> None:
+        super().__init__(title="Service unavailable", retry_after=RETRY_AFTER_S,
+                         description="the database is unavailable; retry shortly")
+
+
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception,
                       params: dict[str, Any]) -> None:
-    logger.exception("unhandled error", extra={"path": req.path, "method": req.method})
+    diagnosis = diagnose(exc)
+    if diagnosis is not None and diagnosis.transient:
+        logger.warning("database unavailable", extra={"path": req.path, "method": req.method,
+                                                      "error": diagnosis.line})
+        raise DatabaseUnavailable()
+    logger.exception("unhandled error", extra={"path": req.path, "method": req.method,
+                                               "sqlstate": diagnosis.sqlstate if diagnosis else None})
     raise falcon.HTTPInternalServerError(
         title="Internal server error",
         description="the request failed; the correlation id in X-Correlation-ID identifies it",

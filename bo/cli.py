@@ -12,20 +12,25 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from eventsourcing.persistence import InterfaceError, OperationalError
-
 from bo import logs
 from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.health_server import serve_health
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import BadLineError, publish, read_messages, topic_map
-from bo.runtime import ingest_consumer, projection_runner
+from bo.runtime import ingest_consumer, preflight, projection_runner
 from bo.settings import Settings, load_settings
+from eventstore.db import diagnose, with_retries
+from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
+from eventstore.health import Health
 from projections.errors import ProjectionError
 from projections.registry import NAMES
 
 log = logging.getLogger("bo")
+
+# Exit codes besides 0 (done) and 130 (interrupted): a database error that retrying cannot
+# heal, and a database that stayed unreachable for a one-shot command.
+EXIT_PERMANENT, EXIT_UNAVAILABLE = 3, 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +49,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProjectionError as exc:
         print(f"bo: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        return _database_failure(exc)
+
+
+def _database_failure(exc: Exception) -> int:
+    """A database error that ended a command: one line and an exit code, for every command."""
+    diagnosis = diagnose(exc)
+    if diagnosis is None:
+        raise exc
+    if diagnosis.transient:  # a one-shot command that found the database down, or asked to stop meanwhile
+        print(f"bo: the database is unavailable: {diagnosis.line}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    permanent = exc if isinstance(exc, PermanentDatabaseError) else diagnosis.permanent_error()
+    log.error("stopped by a database error that retrying cannot heal",
+              extra={"sqlstate": permanent.sqlstate, "error": str(permanent)})
+    print(f"bo: {permanent}", file=sys.stderr)
+    return EXIT_PERMANENT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,7 +182,8 @@ def stop_on_signals() -> threading.Event:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    upgrade(migration_database_url(settings))
+    url = migration_database_url(settings)
+    with_retries(lambda: upgrade(url), what="migrate", stop=stop_on_signals())
     print("migrations applied")
     return 0
 
@@ -191,11 +214,13 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
+    bootstrap = _require_bootstrap(settings)
+    health = _health(args, "ingest")
+    url = database_url(settings)
+    if not _started(url, stop, health):
+        return 0
     log.info("ingesting", extra={"topics": list(settings.topics), "group": settings.kafka_group_id})
-    consumer = ingest_consumer(settings, database_url(settings), _require_bootstrap(settings))
-    if args.health_port:
-        serve_health(consumer.health, args.health_port)
-    stats = consumer.run(stop)
+    stats = ingest_consumer(settings, url, bootstrap, health=health).run(stop)
     log.info("ingest stopped", extra={
         "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
         "oversized": stats.oversized,
@@ -206,18 +231,36 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
-    log.info("starting projection")
+    health = _health(args, "project")
     url = database_url(settings)
-    try:
-        runner, datastore = projection_runner(settings, url, stop)
-    except (OperationalError, InterfaceError):
-        return 0  # asked to stop while waiting for the database
+    if not _started(url, stop, health):
+        return 0
+    runner, datastore = projection_runner(settings, url, stop, health)
     log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
-    if args.health_port:
-        serve_health(runner.health, args.health_port)
-    runner.run(stop, url, follow_registry=True)
-    datastore.close()
+    try:
+        runner.run(stop, url, follow_registry=True)
+    finally:
+        datastore.close()
     return 0
+
+
+def _health(args: argparse.Namespace, component: str) -> Health:
+    """The process's health, served on `--health-port` from the start (before the database answers)."""
+    health = Health(component)
+    if args.health_port:
+        serve_health(health, args.health_port)
+    return health
+
+
+def _started(url: str, stop: threading.Event, health: Health) -> bool:
+    """The start-up checks (server version, migrations); False when asked to stop while waiting."""
+    try:
+        preflight(url, stop, health)
+    except DatabaseUnavailableError:
+        if stop.is_set():
+            return False
+        raise
+    return True
 
 
 def _backfill(settings: Settings, args: argparse.Namespace) -> int:
@@ -228,6 +271,8 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"bo: {path} is not a file", file=sys.stderr)
         return 2
+    if not _started(database_url(settings), stop_on_signals(), Health("backfill")):
+        return 130
     with connect(database_url(settings)) as conn, Progress("backfill (bytes)", path.stat().st_size) as progress:
         report = backfill(conn, path, batch_size=settings.ingest_batch_size, progress=progress.advance)
     print(f"backfill of {report.file_identity}: {report.lines} lines, {report.appended} appended, "
@@ -271,6 +316,8 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     projector = registry.declared(args.name, args.version) if args.version is not None \
         else registry.latest(args.name)
     stop = stop_on_signals()
+    if not _started(database_url(settings), stop, Health("rebuild")):
+        return 130
     datastore = datastore_for(database_url(settings))
     with Progress(f"rebuild {projector.tracking_name()} (log rows)", None) as bar:
         resumed: list[int] = []

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
-from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 
+from bo.migrate import schema_expectation
 from bo.settings import Settings
+from eventstore import db
+from eventstore.health import Health
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
 from projections import registry
+from projections.projector import Projector
 from projections.runner import ProjectionRunner
 from projections.tracking import datastore_for
-
-log = logging.getLogger(__name__)
 
 
 def topic_of(settings: Settings) -> dict[str, str]:
     return {"LedgerEntryUpserted": settings.topic_ledger, "PaymentOrderUpserted": settings.topic_orders}
 
 
-def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str | None = None
-                    ) -> IngestConsumer:
+def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str | None = None,
+                    health: Health | None = None) -> IngestConsumer:
     return IngestConsumer(IngestConfig(
         database_url=url,
         bootstrap_servers=bootstrap,
@@ -32,27 +32,24 @@ def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str 
         session_timeout_ms=settings.kafka_session_timeout_ms,
         max_message_bytes=settings.max_message_bytes,
         group_instance_id=settings.kafka_group_instance_id,
-    ))
+    ), health)
 
 
-def projection_runner(settings: Settings, url: str, stop: threading.Event | None = None
-                      ) -> tuple[ProjectionRunner, PostgresDatastore]:
+def projection_runner(settings: Settings, url: str, stop: threading.Event | None = None,
+                      health: Health | None = None) -> tuple[ProjectionRunner, PostgresDatastore]:
     """The runner for the versions registered as running; waits (capped backoff) for the database."""
-    stop = stop or threading.Event()
     datastore = datastore_for(url)
-    delay = 0.2
-    while True:  # the database may not be up yet when the process starts
-        try:
-            with datastore.transaction(commit=False) as cur:
-                projectors = registry.running(cur)
-            break
-        except (OperationalError, InterfaceError) as exc:
-            if stop.is_set():
-                raise
-            log.warning("database unavailable, retrying", extra={"what": "load projectors", "retry_in_s": delay,
-                                                                 "error": str(exc).splitlines()[0] if str(exc) else ""})
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
+
+    def running() -> list[Projector]:
+        with datastore.transaction(commit=False) as cur:
+            return registry.running(cur)
+
+    projectors = db.with_retries(running, what="load projectors", stop=stop, health=health)
     runner = ProjectionRunner(datastore, projectors, topic_of(settings),
-                              batch_size=settings.project_batch_size)
+                              batch_size=settings.project_batch_size, health=health)
     return runner, datastore
+
+
+def preflight(url: str, stop: threading.Event | None = None, health: Health | None = None) -> None:
+    """The start of every long-running command: a supported server, migrated by this code."""
+    db.preflight(url, schema_expectation(), stop=stop, health=health)

@@ -6,6 +6,7 @@ never in the master.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -18,9 +19,11 @@ from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
 from bo import logs
 from bo.embedded import database_url
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from bo.settings import Environment, Settings
+from eventstore import db
 from eventstore.db import open_pool
+from eventstore.errors import DatabaseUnavailableError
 
 
 def gunicorn_json_logs(level: str) -> dict[str, Any]:
@@ -36,6 +39,9 @@ def gunicorn_json_logs(level: str) -> dict[str, Any]:
             "gunicorn.access": {"handlers": ["stderr"], "level": level, "propagate": False},
         },
     }
+
+
+log = logging.getLogger(__name__)
 
 
 class ConfigurationError(Exception):
@@ -66,7 +72,7 @@ def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.R
         pool=pool,
         authenticator=LocalOpenAccess(),
         cursor_secret=cursor_secret(settings),
-        expected_revision=head_revision(),
+        schema=schema_expectation(),
         correlation_id=logs.correlation_id,
         trace_id=logs.trace_id,
     ))
@@ -89,6 +95,11 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings, bind: str, workers: int) -> None:
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
+    try:  # refuse what cannot heal (an old server, other migrations); start during an outage
+        db.preflight(url, schema_expectation(), attempts=1)
+    except DatabaseUnavailableError as exc:
+        log.warning("starting while the database is unavailable; /readyz says so until it is back",
+                    extra={"error": str(exc)})
     GunicornApp(settings, url, {
         "bind": bind, "workers": workers, "worker_class": "sync", "timeout": 30,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,

@@ -1,4 +1,9 @@
-"""What a long-running process (ingest, projection) says about itself: OK, or degraded and why."""
+"""What a long-running process (ingest, projection) says about itself: OK, or degraded and why.
+
+While the database is down the process is `degraded` with `error_kind: transient` (it waits
+and retries); on an error that retrying cannot heal it is `failed` with `error_kind:
+permanent` just before it exits.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ class _State:
     degraded_since: float | None = None
     reason: str | None = None
     last_progress: float | None = None
+    transient: bool = True
+    sqlstate: str | None = None
 
 
 class Health:
@@ -27,17 +34,25 @@ class Health:
         with self._lock:
             self._state = _State(last_progress=time.time())
 
-    def degraded(self, reason: str) -> None:
+    def degraded(self, reason: str, *, transient: bool = True, sqlstate: str | None = None) -> None:
         with self._lock:
             since = self._state.degraded_since or time.time()
-            self._state = _State(since, reason, self._state.last_progress)
+            self._state = _State(since, reason, self._state.last_progress, transient, sqlstate)
+
+    @property
+    def ok(self) -> bool:
+        with self._lock:
+            return self._state.degraded_since is None
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             s = self._state
+        degraded = s.degraded_since is not None
         return {
             "component": self.component,
-            "status": "degraded" if s.degraded_since else "ok",
+            "status": ("degraded" if s.transient else "failed") if degraded else "ok",
+            "error_kind": ("transient" if s.transient else "permanent") if degraded else None,
+            "sqlstate": s.sqlstate,
             "degraded_for_s": round(time.time() - s.degraded_since, 1) if s.degraded_since else 0,
             "reason": s.reason,
             "last_progress_at": s.last_progress,

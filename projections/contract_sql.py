@@ -30,7 +30,8 @@ fractional digits, currency `^[A-Z]{3}$`, status non-empty.
 equal digests in SQL exactly when they have equal digests in Python (the numbers jsonb would
 rewrite are what the raw-text check excludes), but the bytes differ.
 
-`accepts` runs on any PostgreSQL with jsonpath (12+); `extract` guards its casts with
+Both run on every PostgreSQL bo supports (15+): `extract` guards each cast with the check
+`accepts` makes of that value, not with a version-specific function such as
 `pg_input_is_valid` (16+). The expressions use no `%` character, so they compose into
 statements with parameters.
 """
@@ -307,19 +308,13 @@ def accepts(event_type: str, alias: str = "l") -> sql.Composed:
     )
 
 
-def _cast(value: sql.Composable, type_name: str, shape: sql.Composable | None = None) -> sql.Composed:
-    # pg_input_is_valid (PostgreSQL 16+) answers whether the cast would succeed, without raising.
-    guard = _q("pg_input_is_valid({v}, {t})", v=value, t=_lit(type_name))
-    if shape is not None:
-        guard = _all(shape, guard)
-    return _q("(CASE WHEN {g} THEN ({v})::{type} END)", g=guard, v=value, type=sql.SQL(type_name))
+def _cast(value: sql.Composable, type_name: str, valid: sql.Composable) -> sql.Composed:
+    """`value::type_name` where `valid` (the fast path's own check of that value) holds, else NULL.
 
-
-def _timestamp_cast(value: sql.Composable) -> sql.Composed:
-    # Years 1900-2999 only, whatever the row: no `infinity` or year 10000 a client cannot load.
-    shape = _q("left({v}, 19) LIKE '____-__-__T__:__:__' AND left({v}, 4) COLLATE \"C\" BETWEEN '1900' AND '2999'",
-               v=value)
-    return _cast(value, "timestamptz", shape)
+    Every server bo supports (PostgreSQL 15+) runs it: `valid` is the same shape `accepts`
+    proves, so a cast it lets through cannot fail, and on other rows nothing is cast.
+    """
+    return _q("(CASE WHEN {g} THEN ({v})::{type} END)", g=valid, v=value, type=sql.SQL(type_name))
 
 
 def extract(event_type: str, alias: str = "l", names: Sequence[str] = EXTRACTED_COLUMNS) -> sql.Composed:
@@ -327,7 +322,7 @@ def extract(event_type: str, alias: str = "l", names: Sequence[str] = EXTRACTED_
 
     The same columns and types for both event types (NULL where a field does not apply),
     so both can feed one table. On other rows the values mean nothing, but nothing raises
-    (casts are guarded with pg_input_is_valid, PostgreSQL 16+).
+    (each cast is guarded by the check `accepts` makes of that value).
     """
     _check_type(event_type)
     d, p = _doc(alias), _payload(alias)
@@ -335,10 +330,10 @@ def extract(event_type: str, alias: str = "l", names: Sequence[str] = EXTRACTED_
     columns: dict[str, sql.Composable] = {
         "event_id": _text(d, "event_id"),
         "entity_id": _text(p, _ENTITY_ID[event_type]),
-        "amount": _cast(_text(p, "amount"), "numeric"),
-        "created_at": _timestamp_cast(_text(p, "created_at")),
-        "updated_at": _timestamp_cast(_text(p, "updated_at")),
-        "version": _cast(_text(p, "version"), "bigint"),
+        "amount": _cast(_text(p, "amount"), "numeric", _present(_amount_ok(p))),
+        "created_at": _cast(_text(p, "created_at"), "timestamptz", _timestamp_ok(_text(p, "created_at"))),
+        "updated_at": _cast(_text(p, "updated_at"), "timestamptz", _timestamp_ok(_text(p, "updated_at"))),
+        "version": _cast(_text(p, "version"), "bigint", _present(_version_ok(p))),
         "payload_digest": _q("sha256(convert_to(({p})::text, 'UTF8'))", p=p),
     }
     for name in _TEXT_COLUMNS:

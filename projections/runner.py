@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from eventsourcing.postgres import PostgresDatastore
 from psycopg import sql as psql
 
+from eventstore import db
+from eventstore.errors import DatabaseUnavailableError
 from eventstore.health import Health
 from projections import batch, sql
 from projections.contract import Rejection, ValidEvent
@@ -235,39 +236,35 @@ class ProjectionRunner:
         With `follow_registry`, the set of versions is re-read every `registry_every_s`, so
         a version registered by `bo rebuild` is kept caught up once built, and a retired
         one is dropped, without a restart.
+
+        Transient database errors are waited out (eventstore.db.with_retries); a permanent
+        one raises `PermanentDatabaseError`, and so does any other failure: a defect in a
+        batch is not bad input (bad input is dead-lettered), and retrying it cannot help.
         """
-        delay = 0.2
-        listener: psycopg.Connection[Any] | None = None
+        follower = _Follower(listen_url)
         registry_read_at = time.monotonic()
-        while not stop.is_set():
-            try:
-                if follow_registry and time.monotonic() - registry_read_at >= registry_every_s:
-                    self.follow_registry()
-                    registry_read_at = time.monotonic()
-                if listener is None or listener.closed:
-                    listener = psycopg.connect(listen_url, autocommit=True, connect_timeout=5)
-                    listener.execute("LISTEN bo_event_log")
-                if self.catch_up() == 0:
-                    for _ in listener.notifies(timeout=idle_wait_s, stop_after=1):
-                        pass
-                self.health.progressed()
-                delay = 0.2
-            except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-                logger.warning("database unavailable, retrying",
-                               extra={"what": "project", "retry_in_s": delay,
-                                      "error": str(exc).splitlines()[0] if str(exc) else ""})
-                listener = None
-                self.health.degraded(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                stop.wait(delay)
-                delay = min(delay * 2, 10.0)
-            except Exception:
-                # A defect, not bad input (bad input is dead-lettered): keep the process up,
-                # say so loudly, and retry the same batch later rather than crash-loop.
-                logger.exception("projection batch failed; retrying", extra={"retry_in_s": 30.0})
-                self.health.degraded("a projection batch failed; see the logs")
-                stop.wait(30.0)
-        if listener is not None:
-            listener.close()
+
+        def step() -> None:
+            nonlocal registry_read_at
+            if follow_registry and time.monotonic() - registry_read_at >= registry_every_s:
+                self.follow_registry()
+                registry_read_at = time.monotonic()
+            follower.listen()  # before catching up: a row appended meanwhile still wakes us
+            if self.catch_up() == 0:
+                follower.wait(idle_wait_s)
+            self.health.progressed()
+
+        try:
+            while not stop.is_set():
+                try:
+                    db.with_retries(step, what="project", stop=stop, health=self.health,
+                                    on_transient=follower.close)
+                except DatabaseUnavailableError:
+                    if stop.is_set():
+                        break
+                    raise
+        finally:
+            follower.close()
 
     def wait_for(self, position: int, timeout: float = 30.0) -> None:
         """Block until every projector has applied the log up to `position`."""
@@ -337,3 +334,27 @@ class ProjectionRunner:
 
 def _event_id(verdict: ValidEvent | Rejection) -> str | None:
     return verdict.envelope.event_id if isinstance(verdict, ValidEvent) else verdict.event_id
+
+
+class _Follower:
+    """The LISTEN connection that wakes the runner when the log grows (NOTIFY bo_event_log)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def listen(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn.execute("LISTEN bo_event_log")
+
+    def wait(self, timeout: float) -> None:
+        self.listen()
+        assert self._conn is not None
+        for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

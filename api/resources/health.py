@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import falcon
-import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from api import openapi
-
-SELECT_REVISION = "SELECT version_num FROM public.alembic_version"
+from api.errors import RETRY_AFTER_S
+from eventstore.db import SchemaExpectation, check_schema, diagnose, require_supported_server
+from eventstore.errors import PermanentDatabaseError
 
 
 class HealthResource:
@@ -27,20 +27,26 @@ class OpenApiResource:
 
 
 class ReadyResource:
-    def __init__(self, pool: ConnectionPool, expected_revision: str) -> None:
+    """Ready when the database answers, runs a supported PostgreSQL and has the code's
+    migrations; otherwise 503 saying which (never the connection details)."""
+
+    def __init__(self, pool: ConnectionPool, schema: SchemaExpectation) -> None:
         self.pool = pool
-        self.expected_revision = expected_revision
+        self.schema = schema
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             with self.pool.connection(timeout=2.0) as conn:
-                row = conn.execute(SELECT_REVISION).fetchone()
-        except (psycopg.Error, PoolTimeout) as exc:
-            raise falcon.HTTPServiceUnavailable(
-                title="Not ready", description="the database is not reachable") from exc
-        revision = row[0] if row else None
-        if revision != self.expected_revision:
-            raise falcon.HTTPServiceUnavailable(
-                title="Not ready",
-                description=f"migrations are at {revision}, the code expects {self.expected_revision}")
-        resp.media = {"status": "ready", "database": "ok", "migrations": revision}
+                require_supported_server(conn)
+                check_schema(conn, self.schema)
+        except PermanentDatabaseError as exc:
+            raise falcon.HTTPServiceUnavailable(title="Not ready", description=str(exc)) from exc
+        except Exception as exc:
+            diagnosis = diagnose(exc)
+            if diagnosis is None:
+                raise
+            what = "the database is unavailable" if diagnosis.transient else "the database refused the check"
+            code = f" (SQLSTATE {diagnosis.sqlstate})" if diagnosis.sqlstate else ""
+            raise falcon.HTTPServiceUnavailable(title="Not ready", description=f"{what}{code}",
+                                                retry_after=RETRY_AFTER_S) from exc
+        resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head}

@@ -8,7 +8,8 @@ Commit order (the exactly-once argument, step by step):
    process dies between 2 and 3, the next owner of the partition seeks to the offsets
    stored in step 2 (see `_on_assign`), so nothing is appended twice and nothing lost.
 If PostgreSQL is unreachable in step 2, the batch is kept in memory and retried with
-capped backoff; no further messages are consumed meanwhile.
+capped backoff; no further messages are consumed meanwhile. An error that retrying cannot
+heal (a missing privilege, a missing table) ends the loop with `PermanentDatabaseError`.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ class IngestConsumer:
                         raise
                 elif idle_exit_s is not None and self._idle_for() > idle_exit_s:
                     break
-                elif self.health.snapshot()["status"] != "ok":
+                elif not self.health.ok:
                     self._ping()
         finally:
             self._consumer.close()
@@ -148,16 +149,10 @@ class IngestConsumer:
         return records
 
     def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
-        def attempt() -> event_log.AppendResult:
-            try:
-                with db.translated_errors():
-                    return event_log.append(self._connection(), self.config.group_id, records)
-            except DatabaseUnavailableError:
-                self._drop_connection()
-                raise
-
         started = time.perf_counter()
-        result = db.with_retries(attempt, what="append batch", stop=stop, on_unavailable=self.health.degraded)
+        result = db.with_retries(lambda: event_log.append(self._connection(), self.config.group_id, records),
+                                 what="append batch", stop=stop, health=self.health,
+                                 on_transient=self._drop_connection)
         self.health.progressed()
         self.stats.batch_ms.append((time.perf_counter() - started) * 1000)
         self.stats.appended += result.appended
@@ -167,15 +162,16 @@ class IngestConsumer:
         logger.debug("batch appended", extra={"appended": result.appended, "head": result.head})
 
     def _ping(self) -> None:
-        """While idle and degraded, find out whether the database is back."""
+        """While idle and degraded, find out whether the database is back (one try)."""
+        def ping() -> None:
+            self._connection().execute("SELECT 1")
+            self._connection().rollback()
+
         try:
-            with db.translated_errors():
-                self._connection().execute("SELECT 1")
-                self._connection().rollback()
+            db.with_retries(ping, what="ping", attempts=1, health=self.health, on_transient=self._drop_connection)
             self.health.progressed()
-        except DatabaseUnavailableError as exc:
-            self._drop_connection()
-            self.health.degraded(str(exc).splitlines()[0] if str(exc) else "database unavailable")
+        except DatabaseUnavailableError:
+            pass
 
     def _commit_to_kafka(self, records: list[LogRecord]) -> None:
         """Convenience only (lag tools): progress that counts is already in the database."""
@@ -192,16 +188,9 @@ class IngestConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Resume every assigned partition from the offsets stored in the database."""
         def load() -> dict[tuple[str, int], int]:
-            try:
-                with db.translated_errors():
-                    return event_log.next_offsets(
-                        self._connection(), self.config.group_id, {p.topic for p in partitions}
-                    )
-            except DatabaseUnavailableError:
-                self._drop_connection()
-                raise
+            return event_log.next_offsets(self._connection(), self.config.group_id, {p.topic for p in partitions})
 
-        stored = db.with_retries(load, what="load offsets", on_unavailable=self.health.degraded)
+        stored = db.with_retries(load, what="load offsets", health=self.health, on_transient=self._drop_connection)
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             if p.offset != OFFSET_BEGINNING:

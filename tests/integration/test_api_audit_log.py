@@ -10,7 +10,7 @@ import pytest
 
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 
 ACCESSES = [
@@ -30,7 +30,7 @@ def client(admin_database_url: str, database_url: str) -> Iterator[falcon.testin
                          (actor, method, path, resource, status, at, actor))
     pool = open_pool(database_url)
     yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"u" * 32, expected_revision=head_revision())))
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"u" * 32, schema=schema_expectation())))
     pool.close()
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
 from tests.integration.helpers import append_all, runner, sample_records
@@ -22,7 +22,7 @@ def client(database_url: str) -> Iterator[falcon.testing.TestClient]:
     runner(database_url).catch_up()
     pool = open_pool(database_url)
     yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, expected_revision=head_revision())))
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, schema=schema_expectation())))
     pool.close()
 
 
@@ -96,7 +96,7 @@ def test_errors_are_problem_json(client: falcon.testing.TestClient, method: str,
 def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(database_url: str) -> None:
     pool = open_pool(database_url)
     app = falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, expected_revision=head_revision())))
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, schema=schema_expectation())))
     pool.close()  # every request now fails inside the resource
     result = app.simulate_get("/admin/tx/tx-1c", headers={"X-Correlation-ID": "corr-500"})
     assert result.status_code == 500 and result.headers["content-type"] == "application/problem+json"

@@ -11,7 +11,7 @@ import pytest
 
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
-from bo.migrate import head_revision
+from bo.migrate import head_revision, schema_expectation
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
@@ -36,7 +36,7 @@ def client(database_url: str) -> Iterator[falcon.testing.TestClient]:
     pool = open_pool(database_url)
     yield falcon.testing.TestClient(create_app(AppDeps(
         pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32,
-        expected_revision=head_revision())))
+        schema=schema_expectation())))
     pool.close()
 
 

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 from api import openapi
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
 from tests.integration.helpers import append_all, runner, sample_records
@@ -34,7 +34,7 @@ def app(database_url: str) -> Iterator[Any]:
     runner(database_url).catch_up()
     pool = open_pool(database_url)
     yield create_app(AppDeps(pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"o" * 32,
-                             expected_revision=head_revision()))
+                             schema=schema_expectation()))
     pool.close()
 
 

@@ -16,7 +16,7 @@ import pytest
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
 from bo.generate import StreamShape, generate
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
@@ -48,7 +48,7 @@ def api_get(url: str, path: str) -> dict[str, Any]:
     pool = open_pool(url)
     try:
         client = falcon.testing.TestClient(create_app(AppDeps(
-            pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32, expected_revision=head_revision())))
+            pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32, schema=schema_expectation())))
         result = client.simulate_get(path)
         assert result.status_code == 200, result.text
         return dict(result.json)

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from api.app import AppDeps, create_app
 from api.auth import LocalOpenAccess
-from bo.migrate import head_revision
+from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from projections import history
 from projections.ledger_entries import queries as ledger_queries
@@ -65,7 +65,7 @@ def large(admin_database_url: str, database_url: str) -> str:
 def client(large: str) -> Iterator[falcon.testing.TestClient]:
     pool = open_pool(large)
     yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"q" * 32, expected_revision=head_revision())))
+        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"q" * 32, schema=schema_expectation())))
     pool.close()
 
 
