@@ -108,12 +108,44 @@ def diagnose(exc: BaseException) -> Diagnosis | None:
         return Diagnosis(True, None, None, _first_line(found))
     sqlstate = found.sqlstate
     if isinstance(found, PoolClosed):  # this process closed its own pool: a defect, not an outage
-        transient = False
-    elif sqlstate is None:
+        return Diagnosis(False, None, None, _first_line(found))
+    if sqlstate is None:
+        refusal = _refused_login(found)
+        if refusal is not None:
+            return Diagnosis(False, *refusal, _first_line(found))
         transient = isinstance(found, psycopg.OperationalError | psycopg.InterfaceError)
-    else:
-        transient = sqlstate in _TRANSIENT_STATES or sqlstate[:2] in _TRANSIENT_CLASSES
-    return Diagnosis(transient, sqlstate, _condition(found) if sqlstate else None, _first_line(found))
+        return Diagnosis(transient, None, None, _first_line(found))
+    transient = sqlstate in _TRANSIENT_STATES or sqlstate[:2] in _TRANSIENT_CLASSES
+    return Diagnosis(transient, sqlstate, _condition(found), _first_line(found))
+
+
+# A server that refuses a connection says why in a FATAL message, but libpq passes on only the
+# text, not its SQL state: these are the refusals that waiting cannot heal, by the state the
+# server sent (the texts are PostgreSQL's own, in English; a server set to report in another
+# language is judged by the state alone, so its refusals are retried as before).
+_LOGIN_REFUSALS = (
+    ("password authentication failed", "28P01", "invalid_password"),
+    ("authentication failed", "28000", "invalid_authorization_specification"),
+    ("no pg_hba.conf entry", "28000", "invalid_authorization_specification"),
+    ("pg_hba.conf rejects connection", "28000", "invalid_authorization_specification"),
+    ("is not permitted to log in", "28000", "invalid_authorization_specification"),
+    ('role "', "28000", "invalid_authorization_specification"),  # role "x" does not exist
+    ('database "', "3D000", "invalid_catalog_name"),  # database "x" does not exist
+    ("permission denied for database", "42501", "insufficient_privilege"),
+)
+
+
+def _refused_login(exc: psycopg.Error) -> tuple[str, str] | None:
+    """(SQL state, condition) of a connection the server refused for good, from its FATAL text."""
+    text = str(exc)
+    fatal = text.find("FATAL:")
+    if fatal < 0:
+        return None
+    said = text[fatal:]
+    for words, sqlstate, condition in _LOGIN_REFUSALS:
+        if words in said and (not words.endswith('"') or "does not exist" in said):
+            return sqlstate, condition
+    return None
 
 
 def _database_error_in(exc: BaseException) -> psycopg.Error | DatabaseUnavailableError | PermanentDatabaseError | None:

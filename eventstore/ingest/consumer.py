@@ -35,6 +35,9 @@ from eventstore.records import KafkaCoordinates, LogRecord
 
 logger = logging.getLogger(__name__)
 
+# While no message arrives, the database is asked this often whether it answers.
+IDLE_CHECK_EVERY_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
@@ -94,6 +97,7 @@ class IngestConsumer:
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._consumer = Consumer(kafka_consumer_config(config))
         self._last_activity: float | None = None
+        self._checked_at = time.monotonic()  # when the database last answered or was last asked
 
     def _idle_for(self) -> float:
         """Seconds since the last message or assignment (0 while never assigned)."""
@@ -116,7 +120,7 @@ class IngestConsumer:
                         raise
                 elif idle_exit_s is not None and self._idle_for() > idle_exit_s:
                     break
-                elif not self.health.ok:
+                elif not self.health.ok or time.monotonic() - self._checked_at > IDLE_CHECK_EVERY_S:
                     self._ping()
         finally:
             self._consumer.close()
@@ -154,6 +158,7 @@ class IngestConsumer:
                                  what="append batch", stop=stop, health=self.health,
                                  on_transient=self._drop_connection)
         self.health.progressed()
+        self._checked_at = time.monotonic()
         self.stats.batch_ms.append((time.perf_counter() - started) * 1000)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered
@@ -162,16 +167,17 @@ class IngestConsumer:
         logger.debug("batch appended", extra={"appended": result.appended, "head": result.head})
 
     def _ping(self) -> None:
-        """While idle and degraded, find out whether the database is back (one try)."""
+        """While idle, find out whether the database answers (one try), so /healthz tells the truth."""
         def ping() -> None:
             self._connection().execute("SELECT 1")
             self._connection().rollback()
 
+        self._checked_at = time.monotonic()
         try:
             db.with_retries(ping, what="ping", attempts=1, health=self.health, on_transient=self._drop_connection)
             self.health.progressed()
-        except DatabaseUnavailableError:
-            pass
+        except DatabaseUnavailableError as exc:
+            self.health.degraded(str(exc), transient=True)
 
     def _commit_to_kafka(self, records: list[LogRecord]) -> None:
         """Convenience only (lag tools): progress that counts is already in the database."""

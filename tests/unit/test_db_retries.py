@@ -77,6 +77,33 @@ def test_missing_objects_privileges_and_syntax_are_permanent(error: Exception, s
     assert diagnosis.sqlstate == sqlstate
 
 
+LIBPQ = 'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+
+
+@pytest.mark.parametrize(("said", "sqlstate"), [
+    ('password authentication failed for user "bo_service"', "28P01"),
+    ('role "nobody" does not exist', "28000"),
+    ('database "nodb" does not exist', "3D000"),
+    ('no pg_hba.conf entry for host "10.0.0.7", user "bo", database "bo", no encryption', "28000"),
+    ('role "bo_app" is not permitted to log in', "28000"),
+    ('permission denied for database "bo"', "42501"),
+])
+def test_a_login_the_server_refuses_is_permanent_although_libpq_gives_no_sql_state(said: str, sqlstate: str) -> None:
+    diagnosis = diagnose(psycopg.OperationalError(LIBPQ + said))
+    assert diagnosis is not None and not diagnosis.transient and diagnosis.sqlstate == sqlstate
+
+
+@pytest.mark.parametrize("said", [
+    "the database system is starting up",
+    "the database system is shutting down",
+    "sorry, too many clients already",
+    'database "bo" is not currently accepting connections',
+])
+def test_a_server_that_cannot_take_the_connection_yet_is_transient(said: str) -> None:
+    diagnosis = diagnose(psycopg.OperationalError(LIBPQ + said))
+    assert diagnosis is not None and diagnosis.transient
+
+
 def test_a_pool_this_process_closed_is_a_defect_not_an_outage() -> None:
     diagnosis = diagnose(PoolClosed("the pool 'api' is already closed"))
     assert diagnosis is not None and not diagnosis.transient
