@@ -191,6 +191,10 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying",
+                               "schema": {"type": "integer", "minimum": 1}}}
+
+
 def document() -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     paths: dict[str, Any] = {}
@@ -209,7 +213,11 @@ def document() -> dict[str, Any]:
             responses["401"] = {"description": "no or bad credentials", "content": problem}
             responses["403"] = {"description": f"the {route.role} role is required", "content": problem}
         if route.path == "/readyz":
-            responses["503"] = {"description": "not ready", "content": problem}
+            responses["503"] = {"description": "not ready: why, in `detail`", "content": problem,
+                                "headers": RETRY_AFTER}
+        elif route.path != "/healthz":
+            responses["503"] = {"description": "the database is unavailable; retry after the given seconds",
+                                "content": problem, "headers": RETRY_AFTER}
         parameters = [_param(name, {"type": "string", "minLength": 1}, name, "path", required=True)
                       for name in route.path_parameters] + list(route.parameters)
         paths[route.path] = {"get": {

@@ -182,8 +182,13 @@ def stop_on_signals() -> threading.Event:
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
-    url = migration_database_url(settings)
-    with_retries(lambda: upgrade(url), what="migrate", stop=stop_on_signals())
+    url, stop = migration_database_url(settings), stop_on_signals()
+    try:
+        with_retries(lambda: upgrade(url), what="migrate", stop=stop)
+    except DatabaseUnavailableError:
+        if stop.is_set():
+            return 130
+        raise
     print("migrations applied")
     return 0
 
@@ -235,7 +240,12 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings)
     if not _started(url, stop, health):
         return 0
-    runner, datastore = projection_runner(settings, url, stop, health)
+    try:
+        runner, datastore = projection_runner(settings, url, stop, health)
+    except DatabaseUnavailableError:
+        if stop.is_set():
+            return 0
+        raise
     log.info("projecting", extra={"versions": [p.tracking_name() for p in runner.projectors]})
     try:
         runner.run(stop, url, follow_registry=True)

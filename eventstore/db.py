@@ -55,6 +55,9 @@ _TRANSIENT_CLASSES = frozenset({
     "08",  # connection exception
     "53",  # insufficient resources: disk full, out of memory, too many connections
 })
+_PERMANENT_STATES = frozenset({
+    "53400",  # configuration_limit_exceeded (temp_file_limit): the same statement meets it again
+})
 
 # What an operator does about each permanent error bo can expect.
 _EXPLANATIONS = {
@@ -115,7 +118,8 @@ def diagnose(exc: BaseException) -> Diagnosis | None:
             return Diagnosis(False, *refusal, _first_line(found))
         transient = isinstance(found, psycopg.OperationalError | psycopg.InterfaceError)
         return Diagnosis(transient, None, None, _first_line(found))
-    transient = sqlstate in _TRANSIENT_STATES or sqlstate[:2] in _TRANSIENT_CLASSES
+    transient = sqlstate not in _PERMANENT_STATES and (
+        sqlstate in _TRANSIENT_STATES or sqlstate[:2] in _TRANSIENT_CLASSES)
     return Diagnosis(transient, sqlstate, _condition(found), _first_line(found))
 
 
@@ -135,9 +139,22 @@ _LOGIN_REFUSALS = (
 )
 
 
+# libpq's own refusals before the server says anything: the URL lacks what the server asks for.
+_CLIENT_REFUSALS = (
+    ("fe_sendauth: no password supplied", "28000", "invalid_authorization_specification"),
+    ("SSL was required", "08P01", "protocol_violation"),
+    ("invalid connection option", "08P01", "protocol_violation"),
+    ("invalid sslmode value", "08P01", "protocol_violation"),
+)
+
+
 def _refused_login(exc: psycopg.Error) -> tuple[str, str] | None:
-    """(SQL state, condition) of a connection the server refused for good, from its FATAL text."""
+    """(SQL state, condition) of a connection refused for good: by the server, from its FATAL
+    text, or by libpq itself, because the URL cannot work."""
     text = str(exc)
+    for words, sqlstate, condition in _CLIENT_REFUSALS:
+        if words in text:
+            return sqlstate, condition
     fatal = text.find("FATAL:")
     if fatal < 0:
         return None
@@ -149,14 +166,16 @@ def _refused_login(exc: psycopg.Error) -> tuple[str, str] | None:
 
 
 def _database_error_in(exc: BaseException) -> psycopg.Error | DatabaseUnavailableError | PermanentDatabaseError | None:
-    """The database error in `exc`'s chain of causes (eventsourcing wraps psycopg's with `from`)."""
+    """The database error in `exc`'s chain of explicit causes (`raise … from`: eventsourcing and
+    SQLAlchemy wrap psycopg's errors so). An exception merely raised while handling a database
+    error is not one."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, psycopg.Error | DatabaseUnavailableError | PermanentDatabaseError):
             return current
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 
@@ -219,16 +238,28 @@ def with_retries(
             if health is not None:
                 health.degraded(diagnosis.line, transient=True, sqlstate=diagnosis.sqlstate)
             if stop is not None:
-                stop.wait(delay)
+                if stop.wait(delay):  # asked to stop while waiting: no further attempt
+                    raise DatabaseUnavailableError(diagnosis.line) from exc
             else:
                 sleep(delay)
             delay = min(delay * 2, max_delay)
 
 
+# Every connection reads dates as psycopg can load them, whatever the database's defaults.
+SESSION_OPTIONS = "-c datestyle=ISO,YMD -c intervalstyle=postgres"
+# A look-up never waits long: a statement blocked (by a lock behind DDL, a black-holed network)
+# ends as a transient error, answered 503, before gunicorn's worker timeout kills the worker.
+READER_OPTIONS = f"{SESSION_OPTIONS} -c max_parallel_workers_per_gather=0 -c jit=off" \
+                 " -c statement_timeout=5s -c lock_timeout=2s"
+# A dead peer is noticed within seconds instead of the kernel's minutes.
+KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
+              "tcp_user_timeout": 10_000}
+
+
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
     """One connection; a failure to connect is judged like any other database error."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=5)
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=5, options=SESSION_OPTIONS, **KEEPALIVES)
     except psycopg.Error as exc:
         diagnosis = diagnose(exc)
         if diagnosis is not None and not diagnosis.transient:
@@ -306,8 +337,6 @@ def preflight(url: str, expected: SchemaExpectation, *, stop: threading.Event | 
     with_retries(check, what="start-up checks", stop=stop, health=health, attempts=attempts)
 
 
-READER_OPTIONS = "-c max_parallel_workers_per_gather=0 -c jit=off"
-
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "bo", wait_s: float = 3.0
               ) -> ConnectionPool:
@@ -320,7 +349,7 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "bo
     keeps reconnecting in the background and the request fails as unavailable)."""
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, open=False, name=name,
-        kwargs={"connect_timeout": 5, "autocommit": True, "options": READER_OPTIONS},
+        kwargs={"connect_timeout": 5, "autocommit": True, "options": READER_OPTIONS, **KEEPALIVES},
         check=ConnectionPool.check_connection, timeout=wait_s,
     )
     pool.open(wait=False)

@@ -34,6 +34,11 @@ class Health:
         with self._lock:
             self._state = _State(last_progress=time.time())
 
+    def reachable(self) -> None:
+        """What was failing answers again (no progress made yet)."""
+        with self._lock:
+            self._state = _State(last_progress=self._state.last_progress)
+
     def degraded(self, reason: str, *, transient: bool = True, sqlstate: str | None = None) -> None:
         with self._lock:
             since = self._state.degraded_since or time.time()

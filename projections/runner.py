@@ -238,18 +238,21 @@ class ProjectionRunner:
         one is dropped, without a restart.
 
         Transient database errors are waited out (eventstore.db.with_retries); a permanent
-        one raises `PermanentDatabaseError`, and so does any other failure: a defect in a
-        batch is not bad input (bad input is dead-lettered), and retrying it cannot help.
+        one raises `PermanentDatabaseError`. Any other failure propagates as it is: a defect
+        in a batch is not bad input (bad input is dead-lettered), and retrying cannot help.
+        Each step first (re)connects the LISTEN connection directly, not through the pool: a
+        login refused after start-up (a rotated password) is then judged as what it is, not
+        as the pool's timeout.
         """
         follower = _Follower(listen_url)
         registry_read_at = time.monotonic()
 
         def step() -> None:
             nonlocal registry_read_at
+            follower.listen()  # before catching up: a row appended meanwhile still wakes us
             if follow_registry and time.monotonic() - registry_read_at >= registry_every_s:
                 self.follow_registry()
                 registry_read_at = time.monotonic()
-            follower.listen()  # before catching up: a row appended meanwhile still wakes us
             if self.catch_up() == 0:
                 follower.wait(idle_wait_s)
             self.health.progressed()
@@ -345,7 +348,7 @@ class _Follower:
 
     def listen(self) -> None:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            self._conn = db.connect(self.url, autocommit=True)
             self._conn.execute("LISTEN bo_event_log")
 
     def wait(self, timeout: float) -> None:

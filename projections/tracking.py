@@ -17,6 +17,7 @@ from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
+from eventstore.db import KEEPALIVES, SESSION_OPTIONS
 from projections.projector import DictCursor
 
 TRACKING_TABLE = "projection_tracking"
@@ -43,13 +44,13 @@ def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
     datastore.pool = ConnectionPool(
         url,
         connection_class=Connection[DictRow],
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": SESSION_OPTIONS, **KEEPALIVES},
         min_size=pool_size,
         max_size=pool_size + 2,
         open=False,
         configure=datastore.after_connect_func(),
         check=ConnectionPool.check_connection,
-        timeout=15.0,
+        timeout=5.0,
         name="projections",
     )
     return datastore

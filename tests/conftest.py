@@ -17,7 +17,7 @@ from psycopg import sql
 
 from bo.embedded import DevBroker, app_role_url
 from bo.migrate import upgrade
-from tests.postgres import Server, start_server
+from tests.postgres import Server, describe, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "messages.jsonl"
@@ -32,6 +32,10 @@ def free_port() -> int:
 
 def random_ref(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def pytest_report_header() -> str:
+    return describe()
 
 
 @pytest.fixture(scope="session")

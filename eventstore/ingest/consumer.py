@@ -98,6 +98,7 @@ class IngestConsumer:
         self._consumer = Consumer(kafka_consumer_config(config))
         self._last_activity: float | None = None
         self._checked_at = time.monotonic()  # when the database last answered or was last asked
+        self._stop = threading.Event()
 
     def _idle_for(self) -> float:
         """Seconds since the last message or assignment (0 while never assigned)."""
@@ -105,10 +106,16 @@ class IngestConsumer:
 
     def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> IngestStats:
         """Consume until `stop` is set (or, with `idle_exit_s`, until that long without messages)."""
+        self._stop = stop
         self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign)
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
+                try:  # an assignment (offsets loaded from the database) happens inside consume()
+                    messages = self._consumer.consume(self.config.batch_size, self.config.poll_timeout_s)
+                except DatabaseUnavailableError:
+                    if stop.is_set():
+                        break
+                    raise
                 records = self._records(messages)
                 if records:
                     self._last_activity = time.monotonic()
@@ -175,9 +182,10 @@ class IngestConsumer:
         self._checked_at = time.monotonic()
         try:
             db.with_retries(ping, what="ping", attempts=1, health=self.health, on_transient=self._drop_connection)
-            self.health.progressed()
+            self.health.reachable()
         except DatabaseUnavailableError as exc:
-            self.health.degraded(str(exc), transient=True)
+            diagnosis = db.diagnose(exc.__cause__ or exc)
+            self.health.degraded(str(exc), transient=True, sqlstate=diagnosis.sqlstate if diagnosis else None)
 
     def _commit_to_kafka(self, records: list[LogRecord]) -> None:
         """Convenience only (lag tools): progress that counts is already in the database."""
@@ -196,7 +204,8 @@ class IngestConsumer:
         def load() -> dict[tuple[str, int], int]:
             return event_log.next_offsets(self._connection(), self.config.group_id, {p.topic for p in partitions})
 
-        stored = db.with_retries(load, what="load offsets", health=self.health, on_transient=self._drop_connection)
+        stored = db.with_retries(load, what="load offsets", stop=self._stop, health=self.health,
+                                 on_transient=self._drop_connection)
         for p in partitions:
             p.offset = stored.get((p.topic, p.partition), OFFSET_BEGINNING)
             if p.offset != OFFSET_BEGINNING:

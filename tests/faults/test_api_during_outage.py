@@ -55,6 +55,7 @@ class Requests(threading.Thread):
 def test_requests_during_a_database_outage_are_503_with_retry_after_and_recover(
         own_server: OwnServer, client: falcon.testing.TestClient) -> None:
     assert client.simulate_get("/readyz").status_code == 200
+    assert "bo_database_up 1.0" in client.simulate_get("/metrics", headers={"Accept": "text/plain"}).text
     requests = Requests(client)
     requests.start()
     wait_for(lambda: requests.statuses[200] >= 20, 30, "answers before the outage")
@@ -64,6 +65,8 @@ def test_requests_during_a_database_outage_are_503_with_retry_after_and_recover(
     ready = client.simulate_get("/readyz")
     assert ready.status_code == 503 and ready.headers["content-type"] == "application/problem+json"
     assert ready.json["detail"] == "the database is unavailable"
+    metrics = client.simulate_get("/metrics", headers={"Accept": "text/plain"})
+    assert metrics.status_code == 200 and "bo_database_up 0.0" in metrics.text  # the scrape still answers
     own_server.start()
 
     answered = requests.statuses[200]
@@ -76,3 +79,4 @@ def test_requests_during_a_database_outage_are_503_with_retry_after_and_recover(
         assert problem.headers["retry-after"] == "5"
         assert problem.json["status"] == 503 and problem.json["detail"] == "the database is unavailable; retry shortly"
     assert client.simulate_get("/readyz").status_code == 200
+    assert "bo_database_up 1.0" in client.simulate_get("/metrics", headers={"Accept": "text/plain"}).text

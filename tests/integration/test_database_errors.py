@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from eventstore.db import connect, diagnose, require_supported_server, server_version
+from eventstore.db import connect, diagnose
 from eventstore.errors import PermanentDatabaseError
 
 
@@ -38,9 +38,3 @@ def test_connecting_to_a_database_or_as_a_role_that_does_not_exist_is_permanent(
     with pytest.raises(PermanentDatabaseError) as raised:
         connect(make_conninfo(database_url, **params))
     assert raised.value.sqlstate == sqlstate
-
-
-def test_the_server_under_test_is_supported(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        require_supported_server(conn)
-        assert server_version(conn) >= 150000

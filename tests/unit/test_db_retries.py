@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+import sqlalchemy.exc
 from eventsourcing.persistence import OperationalError as WrappedOperationalError
 from eventsourcing.persistence import ProgrammingError as WrappedProgrammingError
 from psycopg import errors
@@ -107,6 +108,25 @@ def test_a_server_that_cannot_take_the_connection_yet_is_transient(said: str) ->
 def test_a_pool_this_process_closed_is_a_defect_not_an_outage() -> None:
     diagnosis = diagnose(PoolClosed("the pool 'api' is already closed"))
     assert diagnosis is not None and not diagnosis.transient
+
+
+def test_errors_alembic_raises_through_sqlalchemy_are_judged_by_their_psycopg_cause() -> None:
+    cause = errors.InsufficientPrivilege("permission denied for schema public")
+    try:
+        raise sqlalchemy.exc.ProgrammingError("CREATE TABLE …", {}, cause) from cause
+    except sqlalchemy.exc.ProgrammingError as exc:
+        diagnosis = diagnose(exc)
+    assert diagnosis is not None and (diagnosis.transient, diagnosis.sqlstate) == (False, "42501")
+
+
+def test_an_error_raised_while_handling_a_database_error_is_not_judged_as_one() -> None:
+    try:
+        try:
+            raise errors.AdminShutdown("terminating connection")
+        except psycopg.Error:
+            raise KeyError("a defect in the handler") from None
+    except KeyError as exc:
+        assert diagnose(exc) is None
 
 
 def test_an_error_that_is_not_the_databases_is_not_judged() -> None:
