@@ -1,21 +1,29 @@
-"""Who is calling, and may they: the one place authentication and authorisation plug in.
+"""Who is calling, and may they: bearer JWTs on every `/admin/*` route (SPEC 6).
 
-`AuthMiddleware` asks an `Authenticator` for the principal of every `/admin/*` request;
-resources declare the role they need with `@falcon.before(require_role(...))`. Bearer
-JWT validation against the issuer's JWKS (SPEC 6) arrives as another `Authenticator`;
-until then only `LocalOpenAccess` exists, and `bo serve` refuses to start in `prod`.
+`AuthMiddleware` authenticates every `/admin/*` request before routing, so an anonymous
+request is a 401 whether or not the resource (or even the route) exists. Resources declare
+the role they need with `@falcon.before(require_role(...))`; a valid token without it is a
+403, checked before the resource looks anything up. Both are problem+json and say nothing
+about the resource. Tokens are verified by `api.tokens.TokenVerifier`; roles come from a
+configurable claim (dotted paths such as `realm_access.roles` work), and ADMIN_AUDIT implies
+ADMIN_READ only when configured so.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import falcon
 
+from api.tokens import TokenError, TokenVerifier, VerifiedToken
+
 ADMIN_READ = "ADMIN_READ"
 ADMIN_AUDIT = "ADMIN_AUDIT"
+ROLES = frozenset({ADMIN_READ, ADMIN_AUDIT})
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,19 +31,56 @@ class Principal:
     subject: str
     roles: frozenset[str]
     name: str | None = None
+    issuer: str | None = None
+    token_id: str | None = None
 
 
 class Authenticator(Protocol):
     def authenticate(self, req: falcon.Request) -> Principal:
-        """The caller, or raise falcon.HTTPUnauthorized."""
+        """The caller, or raise `Unauthorized`."""
         ...
 
 
-class LocalOpenAccess:
-    """For `local` and `dev` only: every caller is the local operator with every role."""
+class Unauthorized(falcon.HTTPUnauthorized):
+    def __init__(self, description: str, error: str | None = None) -> None:
+        challenge = 'Bearer realm="bo"' + (f', error="{error}"' if error else "")
+        super().__init__(title="Unauthorized", description=description, challenges=[challenge])
+
+
+class BearerTokens:
+    """The `Authorization: Bearer …` token of the request, verified; its roles from `roles_claim`."""
+
+    def __init__(self, verifier: TokenVerifier, *, roles_claim: str = "roles",
+                 audit_implies_read: bool = False) -> None:
+        self.verifier = verifier
+        self.roles_claim = roles_claim
+        self.audit_implies_read = audit_implies_read
 
     def authenticate(self, req: falcon.Request) -> Principal:
-        return Principal("local-operator", frozenset({ADMIN_READ, ADMIN_AUDIT}))
+        header = req.get_header("Authorization")
+        if not header:
+            raise Unauthorized("a bearer token is required")
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("a bearer token is required", "invalid_request")
+        try:
+            verified = self.verifier.verify(token)
+        except TokenError as exc:
+            req.context.auth_refusal = str(exc)  # for the audit row and the log; never the token
+            log.info("bearer token refused", extra={"reason": str(exc), "path": req.path})
+            raise Unauthorized("the bearer token is not valid", "invalid_token") from None
+        return Principal(verified.subject, self._roles(verified), verified.name, verified.issuer, verified.token_id)
+
+    def _roles(self, token: VerifiedToken) -> frozenset[str]:
+        claimed = token.claim_at(self.roles_claim)
+        if isinstance(claimed, str):
+            claimed = claimed.split()
+        roles = frozenset(r for r in claimed if isinstance(r, str)) & ROLES if isinstance(claimed, list) \
+            else frozenset()
+        if self.audit_implies_read and ADMIN_AUDIT in roles:
+            roles |= {ADMIN_READ}
+        return roles
 
 
 class AuthMiddleware:
@@ -44,7 +89,7 @@ class AuthMiddleware:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.principal = None
-        if req.path.startswith("/admin/"):
+        if req.path.startswith("/admin/") or req.path == "/admin":
             req.context.principal = self.authenticator.authenticate(req)
 
 
@@ -52,7 +97,7 @@ def require_role(role: str) -> Callable[..., None]:
     def hook(req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]) -> None:
         principal: Principal | None = req.context.principal
         if principal is None:
-            raise falcon.HTTPUnauthorized(title="Unauthorized", description="a bearer token is required")
+            raise Unauthorized("a bearer token is required")
         if role not in principal.roles:
             raise falcon.HTTPForbidden(title="Forbidden", description=f"the {role} role is required")
 

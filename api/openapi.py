@@ -210,7 +210,8 @@ def document() -> dict[str, Any]:
             "500": {"description": "failure (logged with the correlation id)", "content": problem},
         }
         if route.role:
-            responses["401"] = {"description": "no or bad credentials", "content": problem}
+            responses["401"] = {"description": "no or bad credentials", "content": problem, "headers": {
+                "WWW-Authenticate": {"description": "the Bearer challenge", "schema": {"type": "string"}}}}
             responses["403"] = {"description": f"the {route.role} role is required", "content": problem}
         if route.path == "/readyz":
             responses["503"] = {"description": "not ready: why, in `detail`", "content": problem,
@@ -222,14 +223,17 @@ def document() -> dict[str, Any]:
                       for name in route.path_parameters] + list(route.parameters)
         paths[route.path] = {"get": {
             "summary": route.summary, "operationId": _operation_id(route.path), "parameters": parameters,
-            "responses": responses, **({"x-role": route.role} if route.role else {}),
+            "responses": responses,
+            **({"x-role": route.role, "security": [{"bearer": []}]} if route.role else {}),
         }}
     return {
         "openapi": "3.1.0",
         "info": {"title": "bo admin API", "version": "1",
                  "description": "Look-ups for admins, history and point-in-time state for auditors (SPEC 5)."},
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "a JWT of the OIDC issuer (RS256, PS256, ES256 or EdDSA) with the route's role"}}},
     }
 
 

@@ -13,13 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bo import logs
+from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
+from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.health_server import serve_health
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import BadLineError, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, preflight, projection_runner
-from bo.settings import Settings, load_settings
+from bo.settings import ConfigurationError, Environment, Settings, load_settings
 from eventstore.db import diagnose, with_retries
 from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
 from eventstore.health import Health
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(settings, args)
     except KeyboardInterrupt:
         return 130
-    except BadLineError as exc:
+    except (BadLineError, ConfigurationError) as exc:
         print(f"bo: {exc}", file=sys.stderr)
         return 2
     except ProjectionError as exc:
@@ -163,6 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
                                     description="check the log's hash chain and immutability")
     verify_cmd.set_defaults(handler=_log_verify)
+    token_cmd = command("dev-token", _dev_token, "print a JWT signed by the development issuer (not in prod)")
+    token_cmd.add_argument("--role", action="append", required=True, choices=("ADMIN_READ", "ADMIN_AUDIT"),
+                           dest="roles", help="a role the token carries (repeatable)")
+    token_cmd.add_argument("--sub", default="dev-user", help="the subject (default dev-user)")
+    token_cmd.add_argument("--name", default=None, help="the display name claim")
+    token_cmd.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
     serve = command("serve", _serve, "serve the admin API under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="address (default 127.0.0.1:8000)")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
@@ -487,6 +495,17 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
     if report.broken_position is not None:
         print(f"first broken position: {report.broken_position}")
     return 1
+
+
+def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.env is Environment.PROD:
+        raise ConfigurationError("the development issuer is refused with BO_ENV=prod: use your identity provider")
+    if not 1 <= args.ttl <= 86_400:
+        raise ConfigurationError("--ttl must be between 1 and 86400 seconds")
+    issuer = DevIssuer(settings.home)
+    print(issuer.token(sorted(set(args.roles)), subject=args.sub, name=args.name, ttl_s=args.ttl,
+                       audience=settings.oidc_audience or DEV_AUDIENCE, roles_claim=settings.roles_claim))
+    return 0
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

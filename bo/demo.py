@@ -24,6 +24,8 @@ import psycopg
 from psycopg import sql
 
 from bo.cli import stop_on_signals
+from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
+from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.generate import StreamShape, generate
 from bo.migrate import upgrade
@@ -35,6 +37,7 @@ from eventstore.db import connect
 from projections.runner import ProjectionRunner
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "messages.jsonl"
+DEMO_TOKEN_TTL_S = 12 * 3600
 DEMO_DB = "bo_demo"
 
 
@@ -56,8 +59,9 @@ def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, starte
     server = _start_api(url, bind, settings.log_level)
     try:
         _wait_ready(bind)
-        _print_summary(summary, bind, started)
-        _check_api(bind)
+        tokens = _tokens(settings)
+        _print_summary(summary, bind, started, tokens)
+        _check_api(bind, tokens)
         if not once:
             _say("serving; press Ctrl-C to stop")
             interrupt = stop_on_signals()
@@ -147,16 +151,31 @@ def _wait_ready(bind: str, timeout_s: float = 30) -> None:
     raise TimeoutError(f"the API on {bind} did not become ready")
 
 
-def _check_api(bind: str) -> None:
-    with urllib.request.urlopen(f"http://{bind}/admin/tx/tx-1d", timeout=5) as resp:
+def _tokens(settings: Settings) -> dict[str, str]:
+    """Development tokens for the demo's curl lines: a reader's, and an auditor's (who may also read)."""
+    issuer = DevIssuer(settings.home)
+    audience = settings.oidc_audience or DEV_AUDIENCE
+    return {
+        "READ_TOKEN": issuer.token(["ADMIN_READ"], subject="demo-admin", ttl_s=DEMO_TOKEN_TTL_S, audience=audience,
+                                   roles_claim=settings.roles_claim),
+        "AUDIT_TOKEN": issuer.token(["ADMIN_AUDIT", "ADMIN_READ"], subject="demo-auditor", ttl_s=DEMO_TOKEN_TTL_S,
+                                    audience=audience, roles_claim=settings.roles_claim),
+    }
+
+
+def _check_api(bind: str, tokens: dict[str, str]) -> None:
+    request = urllib.request.Request(f"http://{bind}/admin/tx/tx-1d",
+                                     headers={"Authorization": f"Bearer {tokens['READ_TOKEN']}"})
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 (the demo's own http URL)
         body = json.load(resp)
     if body.get("status") != "POSTED" or body.get("pairing_status") != "COMPLETE":
         raise RuntimeError(f"unexpected answer for tx-1d: {body}")
     _say("checked: GET /admin/tx/tx-1d answers POSTED, COMPLETE")
 
 
-def _print_summary(summary: dict[str, Any], bind: str, started: float) -> None:
+def _print_summary(summary: dict[str, Any], bind: str, started: float, tokens: dict[str, str]) -> None:
     base = f"http://{bind}"
+    read, audit = '-H "Authorization: Bearer $READ_TOKEN"', '-H "Authorization: Bearer $AUDIT_TOKEN"'
     print(f"""
 bo demo is ready ({time.monotonic() - started:.0f}s)
   event log rows:   {summary['log']}
@@ -165,16 +184,23 @@ bo demo is ready ({time.monotonic() - started:.0f}s)
   pairs by status:  {json.dumps(summary['pairs'], sort_keys=True)}
   dead letters:     {json.dumps(summary['dead_letters'], sort_keys=True)}
 
-Try (no token is needed locally until authentication lands):
-  curl -s {base}/admin/tx/tx-1d
-  curl -s {base}/admin/payment-orders/ord-1
-  curl -s {base}/admin/payment-orders/ord-3          # amount mismatch
-  curl -s '{base}/admin/wallets/w-payer/tx?limit=5'
-  curl -s '{base}/admin/wallets/w-17/tx?status_group=SUCCESS&limit=3'
-  curl -s {base}/admin/tx/does-not-exist             # 404 problem+json
-  curl -s {base}/admin/tx/tx-1c/history              # every log row about it, with its fate
-  curl -s {base}/admin/projections                   # versions, checkpoints, lag, dead letters
-  curl -s {base}/openapi.json                        # the OpenAPI 3.1 document
+Tokens from the development issuer (12 hours; `bo dev-token --role ROLE` makes more):
+  export READ_TOKEN={tokens['READ_TOKEN']}
+  export AUDIT_TOKEN={tokens['AUDIT_TOKEN']}
+
+Try (READ_TOKEN carries ADMIN_READ; AUDIT_TOKEN carries ADMIN_AUDIT and ADMIN_READ):
+  curl -s {read} {base}/admin/tx/tx-1d
+  curl -s {read} {base}/admin/payment-orders/ord-1
+  curl -s {read} {base}/admin/payment-orders/ord-3          # amount mismatch
+  curl -s {read} '{base}/admin/wallets/w-payer/tx?limit=5'
+  curl -s {read} '{base}/admin/wallets/w-17/tx?status_group=SUCCESS&limit=3'
+  curl -s {read} {base}/admin/tx/does-not-exist             # 404 problem+json
+  curl -s {read} {base}/admin/projections                   # versions, checkpoints, lag, dead letters
+  curl -s {audit} {base}/admin/tx/tx-1c/history             # every log row about it, with its fate
+  curl -s {audit} {base}/admin/audit-log                    # the access audit trail
+  curl -s {read} {base}/admin/tx/tx-1c/history              # 403: history is for auditors
+  curl -s {base}/admin/tx/tx-1d                             # 401: no token
+  curl -s {base}/openapi.json                               # the OpenAPI 3.1 document
   curl -s {base}/readyz
 """, flush=True)
 

@@ -16,11 +16,13 @@ import falcon
 from gunicorn.app.base import BaseApplication
 
 from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo import logs
+from api.auth import BearerTokens
+from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
+from bo import dev_issuer, logs
+from bo.dev_issuer import DevIssuer
 from bo.embedded import database_url
 from bo.migrate import schema_expectation
-from bo.settings import Environment, Settings
+from bo.settings import ConfigurationError, Environment, Settings
 from eventstore import db
 from eventstore.db import open_pool
 from eventstore.errors import DatabaseUnavailableError
@@ -44,10 +46,6 @@ def gunicorn_json_logs(level: str) -> dict[str, Any]:
 log = logging.getLogger(__name__)
 
 
-class ConfigurationError(Exception):
-    pass
-
-
 def cursor_secret(settings: Settings) -> bytes:
     """BO_CURSOR_SECRET, or (outside prod) a key kept under BO_HOME, made on first use."""
     if settings.cursor_secret is not None:
@@ -63,14 +61,34 @@ def cursor_secret(settings: Settings) -> bytes:
     return path.read_text().strip().encode("utf-8")
 
 
+def authenticator(settings: Settings) -> BearerTokens:
+    """Bearer tokens of the configured issuer; outside prod with none configured, the development issuer's."""
+    if settings.oidc_issuer or settings.oidc_jwks_url:
+        if not settings.oidc_issuer or not settings.oidc_audience:
+            raise ConfigurationError("set BO_OIDC_ISSUER and BO_OIDC_AUDIENCE: every token's iss and aud are"
+                                     " checked against them")
+        urls = [u for u in (settings.oidc_issuer, settings.oidc_jwks_url) if u]
+        if settings.env is Environment.PROD and not all(u.startswith("https://") for u in urls):
+            raise ConfigurationError("in prod the issuer and its JWKS must be https:// URLs")
+        keys: KeySource = JwksCache(jwks_fetcher(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer))
+        verifier = TokenVerifier(issuer=settings.oidc_issuer, audience=settings.oidc_audience, keys=keys,
+                                 leeway_s=settings.oidc_leeway_s)
+    else:
+        if settings.env is Environment.PROD:
+            raise ConfigurationError("bo serve in prod needs a real issuer: set BO_OIDC_ISSUER and BO_OIDC_AUDIENCE"
+                                     " (the development issuer is for local and dev only)")
+        dev = DevIssuer(settings.home)
+        verifier = TokenVerifier(issuer=dev_issuer.ISSUER, audience=settings.oidc_audience or dev_issuer.AUDIENCE,
+                                 keys=StaticKeys(dev.jwks()), leeway_s=settings.oidc_leeway_s)
+    return BearerTokens(verifier, roles_claim=settings.roles_claim, audit_implies_read=settings.audit_implies_read)
+
+
 def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.Request, falcon.Response]:
-    if settings.env is Environment.PROD:
-        raise ConfigurationError(
-            "bo serve refuses env=prod until JWT authentication is configured (SPEC 6)")
+    tokens = authenticator(settings)
     pool = open_pool(url or database_url(settings), min_size=1, max_size=4, name="api")
     return create_app(AppDeps(
         pool=pool,
-        authenticator=LocalOpenAccess(),
+        authenticator=tokens,
         cursor_secret=cursor_secret(settings),
         schema=schema_expectation(),
         correlation_id=logs.correlation_id,
@@ -95,6 +113,7 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
 def serve(settings: Settings, bind: str, workers: int) -> None:
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
+    authenticator(settings)  # a bad configuration is refused here, once; the dev key is made once
     try:  # refuse what cannot heal (an old server, other migrations); start during an outage
         db.preflight(url, schema_expectation(), attempts=1)
     except DatabaseUnavailableError as exc:

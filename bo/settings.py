@@ -13,6 +13,10 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(Exception):
+    """The settings cannot work (a missing secret, an issuer without an audience); one line says why."""
+
+
 class Environment(StrEnum):
     LOCAL = "local"
     DEV = "dev"
@@ -38,6 +42,8 @@ class Settings(BaseSettings):
     oidc_audience: str | None = None
     oidc_jwks_url: str | None = None
     roles_claim: str = "roles"
+    oidc_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    audit_implies_read: bool = False
     log_level: str = "INFO"
     ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
     project_batch_size: int = Field(default=10_000, ge=1, le=100_000)

@@ -53,15 +53,16 @@ def wait_for(condition: Any, timeout: float = 60, what: str = "condition") -> No
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def get(base: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base + path, timeout=10) as resp:
+def get(base: str, path: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {bo(env, 'dev-token', '--role', 'ADMIN_READ').stdout.strip()}"} if env else {}
+    with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers), timeout=10) as resp:
         body: dict[str, Any] = json.load(resp)
     return body
 
 
 @pytest.fixture
 def stack(database_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], str]]:
-    env = {**os.environ, "BO_DATABASE_URL": database_url, "BO_LOG_LEVEL": "INFO"}
+    env = {**os.environ, "BO_DATABASE_URL": database_url, "BO_LOG_LEVEL": "INFO", "BO_HOME": str(tmp_path / "home")}
     first = tmp_path / "first.jsonl"
     write_dump(first, payments=400, seed=5)
     loaded = bo(env, "backfill", str(first))
@@ -128,7 +129,7 @@ def test_runbook_rebuild_diff_activate_rollback_retire_and_dlq(
     # 3. Activate: the API serves v2 with amount_minor.
     activated = bo(env, "projections", "activate", "ledger_entries", "2")
     assert activated.returncode == 0 and "v2 is active" in activated.stdout
-    body = get(base, f"/admin/tx/{tx_id}")
+    body = get(base, f"/admin/tx/{tx_id}", env)
     assert body["projection"]["version"] == 2 and body["amount_minor"] == int(float(body["amount"]) * 100 + 0.5)
 
     # New events while v2 serves: `bo project` keeps both versions caught up.
@@ -143,7 +144,7 @@ def test_runbook_rebuild_diff_activate_rollback_retire_and_dlq(
     # 4. Roll back: v1 again, atomically; then forward again.
     rolled = bo(env, "projections", "rollback", "ledger_entries")
     assert rolled.returncode == 0 and "rolled back to v1" in rolled.stdout
-    body = get(base, f"/admin/tx/{tx_id}")
+    body = get(base, f"/admin/tx/{tx_id}", env)
     assert body["projection"]["version"] == 1 and "amount_minor" not in body
     assert bo(env, "projections", "activate", "ledger_entries", "2").returncode == 0
 

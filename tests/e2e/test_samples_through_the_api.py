@@ -34,6 +34,8 @@ class Stack:
     url: str
     base: str
     topics: tuple[str, str]
+    token: str  # ADMIN_READ and ADMIN_AUDIT
+    reader_token: str  # ADMIN_READ only
 
 
 def bo(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -72,12 +74,23 @@ def wait_ready(base: str, timeout: float = 30) -> None:
     raise AssertionError("the API did not become ready")
 
 
-def get(base: str, path: str) -> tuple[int, dict[str, Any], str]:
+def get(base: str, path: str, token: str | None = None) -> tuple[int, dict[str, Any], str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(base + path, headers=headers)
     try:
-        with urllib.request.urlopen(base + path, timeout=10) as resp:
+        with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.load(resp), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as err:
         return err.code, json.load(err), err.headers.get("Content-Type", "")
+
+
+def dev_token(env: dict[str, str], *roles: str) -> str:
+    """A token from the real `bo dev-token`, signed by the development issuer under BO_HOME."""
+    args = [arg for role in roles for arg in ("--role", role)]
+    done = subprocess.run([sys.executable, "-m", "bo", "dev-token", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +113,8 @@ def stack(database_url: str, broker: DevBroker, tmp_path_factory: pytest.TempPat
     try:
         wait_until_projected(database_url, sent)
         wait_ready(f"http://127.0.0.1:{port}")
-        yield Stack(database_url, f"http://127.0.0.1:{port}", topics)
+        yield Stack(database_url, f"http://127.0.0.1:{port}", topics, dev_token(env, "ADMIN_READ", "ADMIN_AUDIT"),
+                    dev_token(env, "ADMIN_READ"))
     finally:
         for process in processes:
             process.terminate()
@@ -111,13 +125,13 @@ def stack(database_url: str, broker: DevBroker, tmp_path_factory: pytest.TempPat
 
 
 def tx(stack: Stack, tx_id: str) -> dict[str, Any]:
-    status, body, _ = get(stack.base, f"/admin/tx/{tx_id}")
+    status, body, _ = get(stack.base, f"/admin/tx/{tx_id}", stack.token)
     assert status == 200, body
     return body
 
 
 def order(stack: Stack, order_id: str) -> dict[str, Any]:
-    status, body, _ = get(stack.base, f"/admin/payment-orders/{order_id}")
+    status, body, _ = get(stack.base, f"/admin/payment-orders/{order_id}", stack.token)
     assert status == 200, body
     return body
 
@@ -204,7 +218,7 @@ def test_dead_letters_name_reason_and_field(stack: Stack) -> None:
 
 def test_unknown_ids_are_404_problem_json(stack: Stack) -> None:
     for path in ("/admin/tx/nope", "/admin/payment-orders/nope"):
-        status, body, content_type = get(stack.base, path)
+        status, body, content_type = get(stack.base, path, stack.token)
         assert status == 404 and content_type == "application/problem+json"
         assert body["status"] == 404 and body["title"]
 
@@ -213,7 +227,7 @@ def test_wallet_pages_walk_every_entry_newest_first(stack: Stack) -> None:
     seen: list[dict[str, Any]] = []
     path: str | None = "/admin/wallets/w-payer/tx?limit=2"
     while path:
-        status, body, _ = get(stack.base, path)
+        status, body, _ = get(stack.base, path, stack.token)
         assert status == 200, body
         assert len(body["items"]) <= 2
         seen += body["items"]
@@ -227,27 +241,51 @@ def test_wallet_pages_walk_every_entry_newest_first(stack: Stack) -> None:
 
 
 def test_wallet_filters_and_unknown_wallet(stack: Stack) -> None:
-    status, body, _ = get(stack.base, "/admin/wallets/w-payer/tx?status_group=failed")
+    status, body, _ = get(stack.base, "/admin/wallets/w-payer/tx?status_group=failed", stack.token)
     assert status == 200 and [e["tx_id"] for e in body["items"]] == ["tx-nv"]
-    status, body, _ = get(stack.base, "/admin/wallets/nobody/tx")
+    status, body, _ = get(stack.base, "/admin/wallets/nobody/tx", stack.token)
     assert (status, body["items"], body["next_cursor"]) == (200, [], None)
 
 
 @pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x", "status_group=NOPE",
                                    "from=yesterday", "cursor=forged.cursor"])
 def test_bad_parameters_are_400_problem_json(stack: Stack, query: str) -> None:
-    status, body, content_type = get(stack.base, f"/admin/wallets/w-payer/tx?{query}")
+    status, body, content_type = get(stack.base, f"/admin/wallets/w-payer/tx?{query}", stack.token)
     assert (status, content_type, body["status"]) == (400, "application/problem+json", 400)
     assert body["detail"].split(":")[0] == query.split("=")[0]
 
 
 def test_a_cursor_from_another_wallet_is_400(stack: Stack) -> None:
-    _, first, _ = get(stack.base, "/admin/wallets/w-payer/tx?limit=1")
-    status, _, _ = get(stack.base, f"/admin/wallets/w-merchant/tx?limit=1&cursor={first['next_cursor']}")
+    _, first, _ = get(stack.base, "/admin/wallets/w-payer/tx?limit=1", stack.token)
+    status, _, _ = get(stack.base, f"/admin/wallets/w-merchant/tx?limit=1&cursor={first['next_cursor']}", stack.token)
     assert status == 400
 
 
 def test_health_and_readiness(stack: Stack) -> None:
-    assert get(stack.base, "/healthz")[:2] == (200, {"status": "ok"})
-    status, body, _ = get(stack.base, "/readyz")
+    assert get(stack.base, "/healthz", stack.token)[:2] == (200, {"status": "ok"})
+    status, body, _ = get(stack.base, "/readyz", stack.token)
     assert status == 200 and body["migrations"]
+
+
+def test_every_admin_route_refuses_an_anonymous_request_with_a_bearer_challenge(stack: Stack) -> None:
+    for path in ("/admin/tx/tx-1d", "/admin/tx/does-not-exist", "/admin/payment-orders/ord-1",
+                 "/admin/wallets/w-payer/tx", "/admin/tx/tx-1c/history", "/admin/payment-orders/ord-1/history",
+                 "/admin/projections", "/admin/audit-log", "/admin/no-such-route"):
+        request = urllib.request.Request(stack.base + path)
+        try:
+            urllib.request.urlopen(request, timeout=10)
+            raise AssertionError(f"{path} answered without a token")
+        except urllib.error.HTTPError as err:
+            assert err.code == 401, path
+            assert err.headers["Content-Type"] == "application/problem+json"
+            assert err.headers["WWW-Authenticate"].startswith("Bearer")
+            assert "tx-1d" not in err.read().decode()  # nothing about the resource
+
+
+def test_a_reader_token_is_refused_on_auditor_routes_with_403(stack: Stack) -> None:
+    assert get(stack.base, "/admin/tx/tx-1d", stack.reader_token)[0] == 200
+    for path in ("/admin/tx/tx-1c/history", "/admin/tx/does-not-exist/history", "/admin/audit-log",
+                 "/admin/tx/tx-1d?as_of=2026-01-01T00:00:00Z"):
+        status, body, content_type = get(stack.base, path, stack.reader_token)
+        assert (status, content_type) == (403, "application/problem+json"), path
+        assert body["detail"] == "the ADMIN_AUDIT role is required"

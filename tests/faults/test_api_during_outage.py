@@ -11,14 +11,11 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
 from tests.faults.conftest import OwnServer
 from tests.faults.harness import wait_for
-from tests.integration.helpers import append_all, runner, sample_records
+from tests.integration.helpers import api_client, append_all, runner, sample_records
 
 pytestmark = pytest.mark.faults
 
@@ -30,8 +27,7 @@ def client(own_server: OwnServer) -> Iterator[falcon.testing.TestClient]:
     projection.catch_up()
     projection.datastore.close()
     pool = open_pool(own_server.db.app, max_size=2)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"o" * 32, schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"o" * 32)
     pool.close()
 
 

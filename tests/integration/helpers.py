@@ -1,13 +1,24 @@
-"""Helpers for integration tests: appending sample messages straight into the log."""
+"""Helpers for integration tests: sample messages straight into the log, a runner, the API with tokens."""
 
 from __future__ import annotations
 
+import functools
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import falcon
+import falcon.testing
 import psycopg
+from psycopg_pool import ConnectionPool
 
+from api.app import AppDeps, create_app
+from api.auth import ADMIN_AUDIT, ADMIN_READ, BearerTokens
+from bo.dev_issuer import DevIssuer
+from bo.migrate import schema_expectation
+from bo.serve import authenticator
+from bo.settings import Settings
 from eventstore import log
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
@@ -45,3 +56,27 @@ def runner(url: str, batch_size: int = 1000, engine: str = SQL_ENGINE) -> Projec
 def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
+@functools.cache
+def dev_issuer() -> tuple[DevIssuer, BearerTokens]:
+    """The development issuer (its key in a folder of this test process) and the API's
+    authenticator trusting it, built as `bo serve` builds it for local use."""
+    settings = Settings(home=Path(tempfile.mkdtemp(prefix="bo-test-issuer-")), _env_file=None)  # type: ignore[call-arg]
+    return DevIssuer(settings.home), authenticator(settings)
+
+
+def bearer(*roles: str, subject: str = "tester") -> dict[str, str]:
+    """An Authorization header with a development token carrying `roles`."""
+    return {"Authorization": f"Bearer {dev_issuer()[0].token(list(roles), subject=subject)}"}
+
+
+def api_app(pool: ConnectionPool, cursor_secret: bytes = b"t" * 32) -> falcon.App[falcon.Request, falcon.Response]:
+    return create_app(AppDeps(pool=pool, authenticator=dev_issuer()[1], cursor_secret=cursor_secret,
+                              schema=schema_expectation()))
+
+
+def api_client(pool: ConnectionPool, *, roles: tuple[str, ...] = (ADMIN_READ, ADMIN_AUDIT),
+               cursor_secret: bytes = b"t" * 32) -> falcon.testing.TestClient:
+    """The WSGI app with every request carrying a valid token with `roles` (unless a test sets its own)."""
+    return falcon.testing.TestClient(api_app(pool, cursor_secret), headers=bearer(*roles))

@@ -10,14 +10,11 @@ from typing import Any
 import falcon.testing
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess, Principal
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from tests.conftest import SAMPLES
-from tests.integration.helpers import TOPIC_OF, append_all, rows, runner, sample_records
+from tests.integration.helpers import TOPIC_OF, api_client, append_all, rows, runner, sample_records
 
 LEDGER, ORDERS = TOPIC_OF["LedgerEntryUpserted"], TOPIC_OF["PaymentOrderUpserted"]
 
@@ -55,8 +52,7 @@ def history(database_url: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def client(database_url: str, history: dict[str, Any]) -> Iterator[falcon.testing.TestClient]:
     pool = open_pool(database_url)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"a" * 32, schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"a" * 32)
     pool.close()
 
 
@@ -116,14 +112,9 @@ def test_as_of_needs_a_valid_time_and_the_auditor_role(database_url: str, client
     bad = client.simulate_get("/admin/tx/tx-1d", params={"as_of": "yesterday"})
     assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
 
-    class ReaderOnly(LocalOpenAccess):
-        def authenticate(self, req: falcon.Request) -> Principal:
-            return Principal("reader", frozenset({"ADMIN_READ"}))
-
     pool = open_pool(database_url)
     try:
-        reader = falcon.testing.TestClient(create_app(AppDeps(
-            pool=pool, authenticator=ReaderOnly(), cursor_secret=b"a" * 32, schema=schema_expectation())))
+        reader = api_client(pool, roles=("ADMIN_READ",), cursor_secret=b"a" * 32)
         assert reader.simulate_get("/admin/tx/tx-1d").status_code == 200
         assert reader.simulate_get("/admin/tx/tx-1d", params={"as_of": "2026-01-01T00:00:00Z"}).status_code == 403
     finally:

@@ -8,10 +8,8 @@ import falcon.testing
 import psycopg
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
+from tests.integration.helpers import api_client
 
 ACCESSES = [
     ("alice", "GET", "/admin/tx/tx-1", "tx:tx-1", 200, "2026-03-01T10:00:00Z"),
@@ -29,8 +27,7 @@ def client(admin_database_url: str, database_url: str) -> Iterator[falcon.testin
                             VALUES (%s, '{ADMIN_READ}', %s, %s, %s, %s, %s, 'c-' || %s)""",
                          (actor, method, path, resource, status, at, actor))
     pool = open_pool(database_url)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"u" * 32, schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"u" * 32)
     pool.close()
 
 

@@ -8,12 +8,9 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
-from tests.integration.helpers import append_all, runner, sample_records
+from tests.integration.helpers import api_client, append_all, runner, sample_records
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +18,7 @@ def client(database_url: str) -> Iterator[falcon.testing.TestClient]:
     append_all(database_url, sample_records(SAMPLES))
     runner(database_url).catch_up()
     pool = open_pool(database_url)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"h" * 32)
     pool.close()
 
 
@@ -95,8 +91,7 @@ def test_errors_are_problem_json(client: falcon.testing.TestClient, method: str,
 
 def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(database_url: str) -> None:
     pool = open_pool(database_url)
-    app = falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"h" * 32, schema=schema_expectation())))
+    app = api_client(pool, cursor_secret=b"h" * 32)
     pool.close()  # every request now fails inside the resource
     result = app.simulate_get("/admin/tx/tx-1c", headers={"X-Correlation-ID": "corr-500"})
     assert result.status_code == 500 and result.headers["content-type"] == "application/problem+json"

@@ -9,13 +9,11 @@ import falcon.testing
 import psycopg
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import head_revision, schema_expectation
+from bo.migrate import head_revision
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
-from tests.integration.helpers import append_all, runner
+from tests.integration.helpers import api_client, append_all, runner
 
 TOPIC = "bo.ledger-entries.v1"
 
@@ -34,9 +32,7 @@ def client(database_url: str) -> Iterator[falcon.testing.TestClient]:
     ])
     runner(database_url).catch_up()
     pool = open_pool(database_url)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32,
-        schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"s" * 32)
     pool.close()
 
 

@@ -20,12 +20,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import openapi
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
-from tests.integration.helpers import append_all, runner, sample_records
+from tests.integration.helpers import api_app, append_all, bearer, runner, sample_records
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +30,7 @@ def app(database_url: str) -> Iterator[Any]:
     append_all(database_url, sample_records(SAMPLES))
     runner(database_url).catch_up()
     pool = open_pool(database_url)
-    yield create_app(AppDeps(pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"o" * 32,
-                             schema=schema_expectation()))
+    yield api_app(pool, cursor_secret=b"o" * 32)
     pool.close()
 
 
@@ -50,6 +46,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           negative_data_rejection]
 
 OPERATIONS = [(route.path, "GET") for route in openapi.ROUTES]
+TOKEN = bearer("ADMIN_READ", "ADMIN_AUDIT")
 
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS, ids=[path for path, _ in OPERATIONS])
@@ -59,7 +56,7 @@ def test_every_answer_conforms_to_the_openapi_document(api_schema: Any, path: st
     @given(case=operation.as_strategy())
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     def check(case: Any) -> None:
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(checks=CHECKS, headers=TOKEN)
 
     check()
 
@@ -75,7 +72,7 @@ def test_the_document_is_openapi_3_1_and_lists_every_route(app: Any) -> None:
 
 def test_known_records_conform_too(app: Any, api_schema: Any) -> None:
     """Generated ids are mostly unknown (404s): the sample records exercise the 200 schemas."""
-    client = falcon.testing.TestClient(app)
+    client = falcon.testing.TestClient(app, headers=TOKEN)
     for path in ("/admin/tx/tx-1d", "/admin/tx/tx-nv", "/admin/payment-orders/ord-1", "/admin/payment-orders/ord-3",
                  "/admin/wallets/w-payer/tx?limit=2", "/admin/tx/tx-1c/history",
                  "/admin/payment-orders/ord-1/history", "/admin/projections", "/healthz", "/readyz",

@@ -9,14 +9,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import falcon.testing
 import psycopg
 import pytest
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
 from bo.generate import StreamShape, generate
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
@@ -27,7 +23,7 @@ from replay.cutover import CutoverRefusedError, activate, rollback
 from replay.diff import diff
 from replay.rebuild import RebuildRefusedError, rebuild
 from tests.conftest import SAMPLES
-from tests.integration.helpers import TOPIC_OF, append_all, rows, runner, sample_records
+from tests.integration.helpers import TOPIC_OF, api_client, append_all, rows, runner, sample_records
 
 LEDGER_TOPIC, ORDERS_TOPIC = TOPIC_OF["LedgerEntryUpserted"], TOPIC_OF["PaymentOrderUpserted"]
 
@@ -47,8 +43,7 @@ def api_get(url: str, path: str) -> dict[str, Any]:
     """GET through the WSGI app, as the API serves whichever version is active."""
     pool = open_pool(url)
     try:
-        client = falcon.testing.TestClient(create_app(AppDeps(
-            pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"s" * 32, schema=schema_expectation())))
+        client = api_client(pool, cursor_secret=b"s" * 32)
         result = client.simulate_get(path)
         assert result.status_code == 200, result.text
         return dict(result.json)

@@ -16,15 +16,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from api.app import AppDeps, create_app
-from api.auth import LocalOpenAccess
-from bo.migrate import schema_expectation
 from eventstore.db import open_pool
 from projections import history
 from projections.ledger_entries import queries as ledger_queries
 from projections.pairs import queries as pair_queries
 from projections.payment_orders import queries as order_queries
 from projections.status import SELECT_DATA_LAG
+from tests.integration.helpers import api_client
 
 ROWS = 120_000
 
@@ -64,8 +62,7 @@ def large(admin_database_url: str, database_url: str) -> str:
 @pytest.fixture(scope="module")
 def client(large: str) -> Iterator[falcon.testing.TestClient]:
     pool = open_pool(large)
-    yield falcon.testing.TestClient(create_app(AppDeps(
-        pool=pool, authenticator=LocalOpenAccess(), cursor_secret=b"q" * 32, schema=schema_expectation())))
+    yield api_client(pool, cursor_secret=b"q" * 32)
     pool.close()
 
 

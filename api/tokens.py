@@ -1,0 +1,283 @@
+"""Bearer tokens: verifying an OIDC issuer's JWTs (SPEC 6), and the cache of its signing keys.
+
+A token is accepted only when all of this holds, checked in this order (cheap and
+attacker-controlled things first, the signature before any claim is trusted):
+
+1. it is at most `MAX_TOKEN_BYTES` long and a 3-part compact JWS of base64url segments with
+   a non-empty signature (no JWE, no unsecured JWT);
+2. its header names an algorithm from the exact-case allow-list (RS256, PS256, ES256, EdDSA:
+   never `none`, never HS*), a `kid`, no `jku`, `x5u`, `jwk` or `x5c` (keys come from the
+   issuer's JWKS only, never from the token), no `crit` (bo understands no extension), and is
+   not a nested JWT (`cty: JWT`);
+3. the `kid` is one of the issuer's keys, whose type fits the algorithm; the signature
+   verifies with that key and that algorithm (PyJWT does the cryptography);
+4. `iss` equals the issuer exactly, `aud` names the audience (a list is fine), `exp` is
+   present and not past, `nbf` and `iat` are not in the future, each with `leeway_s`.
+
+Keys (`JwksCache`) are fetched once per miss by one thread (the others wait for its answer),
+with a timeout; an unknown `kid` refreshes them at most once per cool-down and is then
+remembered as unknown for a while, so a flood of random kids cannot hammer the issuer or
+the API; a failed refresh keeps the last good keys; new keys are picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jwt
+from jwt import PyJWK
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS: Final = ("RS256", "PS256", "ES256", "EdDSA")
+# Which key type (and curve) each allowed algorithm needs.
+_KEY_TYPES: Final = {"RS256": ("RSA", None), "PS256": ("RSA", None), "ES256": ("EC", "P-256"),
+                     "EdDSA": ("OKP", "Ed25519")}
+MAX_TOKEN_BYTES: Final = 8192
+_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_FORBIDDEN_HEADERS: Final = ("jku", "x5u", "jwk", "x5c", "crit")
+MAX_JWKS_BYTES: Final = 1024 * 1024
+FETCH_TIMEOUT_S: Final = 5.0
+
+
+class TokenError(Exception):
+    """Why a token is refused. Never carries the token itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    subject: str
+    issuer: str
+    claims: Mapping[str, Any]
+
+    @property
+    def name(self) -> str | None:
+        for claim in ("name", "preferred_username"):
+            value = self.claims.get(claim)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    @property
+    def token_id(self) -> str | None:
+        for claim in ("jti", "uti"):  # uti: Entra ID's token id
+            value = self.claims.get(claim)
+            if isinstance(value, str) and value:
+                return value
+        return None
+
+    def claim_at(self, path: str) -> Any:
+        """The claim at a dotted path (`roles`, `realm_access.roles`), or None."""
+        value: Any = self.claims
+        for part in path.split("."):
+            if not isinstance(value, Mapping) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+
+class KeySource:
+    """Where verification finds a signing key by `kid` (a JWKS cache, or a fixed set)."""
+
+    def key(self, kid: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+
+class StaticKeys(KeySource):
+    """A fixed JWKS (the development issuer's public keys)."""
+
+    def __init__(self, jwks: Mapping[str, Any]) -> None:
+        self._keys = _signing_keys(jwks)
+
+    def key(self, kid: str) -> dict[str, Any] | None:
+        return self._keys.get(kid)
+
+
+class JwksCache(KeySource):
+    """The issuer's keys, fetched on a miss, at most once per cool-down (see module docstring)."""
+
+    def __init__(self, fetch: Callable[[], Mapping[str, Any]], *, cooldown_s: float = 30.0,
+                 unknown_ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = fetch
+        self._cooldown_s = cooldown_s
+        self._unknown_ttl_s = unknown_ttl_s
+        self._clock = clock
+        self._keys: dict[str, dict[str, Any]] = {}
+        self._unknown: dict[str, float] = {}  # kid -> when it was found unknown
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def key(self, kid: str) -> dict[str, Any] | None:
+        found = self._keys.get(kid)
+        if found is not None or self._known_unknown(kid):
+            return found
+        with self._lock:  # single flight: whoever holds the lock fetches, the others then look again
+            found = self._keys.get(kid)
+            if found is not None:
+                return found
+            if self._may_refresh():
+                self._refresh()
+            found = self._keys.get(kid)
+            if found is None:
+                self._remember_unknown(kid)
+            return found
+
+    def _known_unknown(self, kid: str) -> bool:
+        seen = self._unknown.get(kid)
+        return seen is not None and self._clock() - seen < self._unknown_ttl_s
+
+    def _may_refresh(self) -> bool:
+        return self._fetched_at is None or self._clock() - self._fetched_at >= self._cooldown_s
+
+    def _refresh(self) -> None:
+        self._fetched_at = self._clock()
+        self.fetches += 1
+        try:
+            keys = _signing_keys(self._fetch())
+        except Exception as exc:  # the issuer is down or answered nonsense: keep the last good keys
+            log.warning("issuer keys could not be refreshed; keeping the last good ones",
+                        extra={"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                               "keys": len(self._keys)})
+            return
+        self._keys = keys
+        self._unknown = {kid: at for kid, at in self._unknown.items() if kid not in keys}
+
+    def _remember_unknown(self, kid: str) -> None:
+        if len(self._unknown) >= 10_000:  # bounded: drop the oldest half
+            for old in sorted(self._unknown, key=self._unknown.__getitem__)[:5_000]:
+                del self._unknown[old]
+        self._unknown[kid] = self._clock()
+
+
+def _signing_keys(jwks: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The JWKS's asymmetric signature keys by kid (symmetric and encryption keys are dropped)."""
+    keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
+    if not isinstance(keys, list):
+        raise TokenError("the JWKS has no keys list")
+    usable: dict[str, dict[str, Any]] = {}
+    for jwk in keys:
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+            continue
+        if jwk.get("kty") not in ("RSA", "EC", "OKP") or jwk.get("use", "sig") != "sig":
+            continue
+        usable[jwk["kid"]] = jwk
+    return usable
+
+
+def fetch_json(url: str, *, timeout_s: float = FETCH_TIMEOUT_S) -> dict[str, Any]:
+    """GET a small JSON document (discovery, JWKS) with a timeout and a size cap."""
+    if not url.startswith(("https://", "http://")):
+        raise TokenError(f"not an http(s) URL: {url!r}")
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (checked above)
+    with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
+        body = answer.read(MAX_JWKS_BYTES + 1)
+    if len(body) > MAX_JWKS_BYTES:
+        raise TokenError(f"{url} answered more than {MAX_JWKS_BYTES} bytes")
+    document = json.loads(body)
+    if not isinstance(document, dict):
+        raise TokenError(f"{url} answered no JSON object")
+    return document
+
+
+def jwks_fetcher(*, jwks_url: str | None, issuer: str | None,
+                 timeout_s: float = FETCH_TIMEOUT_S) -> Callable[[], Mapping[str, Any]]:
+    """Fetch the JWKS from `jwks_url`, or from the `jwks_uri` of the issuer's discovery document."""
+    if jwks_url:
+        url = jwks_url
+        return lambda: fetch_json(url, timeout_s=timeout_s)
+    if not issuer:
+        raise TokenError("set BO_OIDC_JWKS_URL or BO_OIDC_ISSUER")
+    discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+    def fetch() -> Mapping[str, Any]:
+        uri = fetch_json(discovery, timeout_s=timeout_s).get("jwks_uri")
+        if not isinstance(uri, str):
+            raise TokenError(f"{discovery} names no jwks_uri")
+        return fetch_json(uri, timeout_s=timeout_s)
+
+    return fetch
+
+
+class TokenVerifier:
+    """Verifies one issuer's tokens for one audience (see the module docstring for the rules)."""
+
+    def __init__(self, *, issuer: str, audience: str, keys: KeySource, leeway_s: float = 30.0,
+                 algorithms: tuple[str, ...] = ALGORITHMS) -> None:
+        unknown = set(algorithms) - set(_KEY_TYPES)
+        if unknown:
+            raise ValueError(f"algorithms not allowed: {sorted(unknown)}")
+        self.issuer, self.audience, self.keys = issuer, audience, keys
+        self.leeway_s, self.algorithms = leeway_s, algorithms
+
+    def verify(self, token: str) -> VerifiedToken:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise TokenError(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
+        if not _COMPACT_JWS.match(token):
+            raise TokenError("the token is not a signed JWT (three base64url parts)")
+        header = self._header(token)
+        alg, kid = header["alg"], header["kid"]
+        key = self._key(kid, alg)
+        try:
+            claims = jwt.decode(
+                token, key=key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iss", "aud", "sub"], "verify_signature": True, "verify_exp": True,
+                         "verify_nbf": True, "verify_iat": True, "verify_aud": True, "verify_iss": True},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"the token does not verify: {type(exc).__name__}") from None
+        self._check_issued_at(claims)
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject:
+            raise TokenError("the token names no subject")
+        return VerifiedToken(subject=subject, issuer=self.issuer, claims=claims)
+
+    def _header(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError("the token's header is not readable") from None
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self.algorithms:  # exact case: `none`, `None`, HS256 …
+            raise TokenError("the token's algorithm is not allowed")
+        forbidden = [name for name in _FORBIDDEN_HEADERS if name in header]
+        if forbidden:
+            raise TokenError(f"the token's header has {', '.join(forbidden)}: refused")
+        if str(header.get("cty", "")).upper() == "JWT":
+            raise TokenError("nested JWTs are refused")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid or len(kid) > 256:
+            raise TokenError("the token names no usable key id")
+        return header
+
+    def _key(self, kid: str, alg: str) -> PyJWK:
+        jwk = self.keys.key(kid)
+        if jwk is None:
+            raise TokenError("the token's key is not one of the issuer's")
+        kty, crv = _KEY_TYPES[alg]
+        if jwk.get("kty") != kty or (crv is not None and jwk.get("crv") != crv):
+            raise TokenError("the token's algorithm does not fit its key")
+        if "alg" in jwk and jwk["alg"] != alg:
+            raise TokenError("the token's algorithm is not its key's")
+        try:
+            return PyJWK(jwk, algorithm=alg)
+        except jwt.PyJWTError:
+            raise TokenError("the issuer's key is not usable") from None
+
+    def _check_issued_at(self, claims: Mapping[str, Any]) -> None:
+        issued = claims.get("iat")
+        if issued is None:
+            return
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise TokenError("the token's iat is not a number")
+        if issued > time.time() + self.leeway_s:
+            raise TokenError("the token was issued in the future")
