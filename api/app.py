@@ -10,6 +10,7 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from api import errors, openapi
+from api.audit import AuditMiddleware, Network
 from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
 from api.middleware import JsonOnlyMiddleware, RequestContextMiddleware
@@ -30,6 +31,7 @@ class AppDeps:
     authenticator: Authenticator
     cursor_secret: bytes
     schema: SchemaExpectation
+    trusted_proxies: tuple[Network, ...] = ()
     correlation_id: ContextVar[str | None] = field(
         default_factory=lambda: ContextVar("correlation_id", default=None))
     trace_id: ContextVar[str | None] = field(
@@ -39,6 +41,7 @@ class AppDeps:
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     middleware: list[Any] = [
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
+        AuditMiddleware(deps.pool, deps.trusted_proxies),  # outside the rest: it sees every answer
         JsonOnlyMiddleware(),
         AuthMiddleware(deps.authenticator),
     ]

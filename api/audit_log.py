@@ -1,22 +1,40 @@
-"""Reading the access audit trail (`bo.access_audit`, migration 0004) for `GET /admin/audit-log`.
+"""The access audit trail `bo.audit_log` (migrations 0004, 0005): one row per `/admin/*` request.
 
-Newest first, keyset-paged by id (ids only grow), filterable by actor, resource and time.
-Writing the trail belongs to authentication (the security issue).
+The API is the trail's only writer (`record`, called by api/audit.py before each answer
+leaves) and serves its reads to auditors (`audit_page`, `GET /admin/audit-log`: newest first,
+keyset-paged by id, filterable by actor, resource and time). The table's trigger assigns
+`id`, `at` and the row's place in the hash chain; the app role may only insert and read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
+from eventstore.chain import field as chain_field
+from eventstore.chain import int_field, text_field, time_field
+from eventstore.verify import roles_that_can_change
+
+INSERT_AUDIT = """
+    INSERT INTO bo.audit_log (subject, name, issuer, token_id, roles, method, route, path, resource, query,
+                              unmask, status, result, client_ip, user_agent, correlation_id, trace_id)
+    VALUES (%(subject)s, %(name)s, %(issuer)s, %(token_id)s, %(roles)s, %(method)s, %(route)s, %(path)s,
+            %(resource)s, %(query)s, %(unmask)s, %(status)s, %(result)s, %(client_ip)s, %(user_agent)s,
+            %(correlation_id)s, %(trace_id)s)
+"""
+
 SELECT_AUDIT_PAGE = """
-    SELECT id, at, actor, roles, method, path, resource, query, status, correlation_id
-      FROM bo.access_audit
-     WHERE (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+    SELECT id, at, subject, name, issuer, token_id, roles, method, route, path, resource, query, unmask, status,
+           result, client_ip, user_agent, correlation_id, trace_id
+      FROM bo.audit_log
+     WHERE (%(actor)s::text IS NULL OR subject = %(actor)s::text)
        AND (%(resource)s::text IS NULL OR resource = %(resource)s::text)
        AND (%(from)s::timestamptz IS NULL OR at >= %(from)s::timestamptz)
        AND (%(to)s::timestamptz IS NULL OR at < %(to)s::timestamptz)
@@ -24,6 +42,39 @@ SELECT_AUDIT_PAGE = """
      ORDER BY id DESC
      LIMIT %(limit)s
 """
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What one request was: who, what, the result, and where it came from."""
+
+    subject: str | None
+    name: str | None
+    issuer: str | None
+    token_id: str | None
+    roles: list[str]
+    method: str
+    route: str | None
+    path: str
+    resource: str | None
+    query: str | None
+    unmask: bool
+    status: int
+    result: str
+    client_ip: str | None
+    user_agent: str | None
+    correlation_id: str | None
+    trace_id: str | None
+
+
+def record(conn: psycopg.Connection[Any], entry: AuditEntry) -> None:
+    """Append one row (autocommit connection: it is committed when this returns)."""
+    conn.execute(INSERT_AUDIT, {
+        "subject": entry.subject, "name": entry.name, "issuer": entry.issuer, "token_id": entry.token_id,
+        "roles": entry.roles, "method": entry.method, "route": entry.route, "path": entry.path,
+        "resource": entry.resource, "query": entry.query, "unmask": entry.unmask, "status": entry.status,
+        "result": entry.result, "client_ip": entry.client_ip, "user_agent": entry.user_agent,
+        "correlation_id": entry.correlation_id, "trace_id": entry.trace_id}, prepare=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +95,66 @@ def audit_page(conn: psycopg.Connection[Any], where: AuditFilter, before: int | 
     if len(rows) <= limit:
         return rows, None
     return rows[:limit], int(rows[limit - 1]["id"])
+
+
+# --- verification (`bo log verify`) ----------------------------------------------------------
+
+SELECT_FOR_VERIFY = """
+    SELECT id, at, subject, name, issuer, token_id, roles, method, route, path, resource, query, unmask, status,
+           result, client_ip, user_agent, correlation_id, trace_id, row_hash
+      FROM bo.audit_log WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
+"""
+SELECT_TRIGGERS = """
+    SELECT tgname FROM pg_trigger
+     WHERE tgrelid = 'bo.audit_log'::regclass AND tgenabled <> 'D'
+       AND tgname IN ('audit_log_append_only', 'audit_log_no_truncate', 'audit_log_chain')
+"""
+TRIGGERS = ("audit_log_append_only", "audit_log_no_truncate", "audit_log_chain")
+
+
+@dataclass
+class TrailReport:
+    rows: int = 0
+    head: int = 0
+    broken_id: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def row_hash(previous: bytes | None, row: Mapping[str, Any]) -> bytes:
+    """`bo.audit_log_row_hash` (migration 0005) in Python, over the row's stored values."""
+    content = hashlib.sha256(b"".join((
+        *(text_field(row[c]) for c in ("subject", "name", "issuer", "token_id")),
+        text_field(json.dumps(list(row["roles"]), separators=(",", ":"), ensure_ascii=False)),
+        *(text_field(row[c]) for c in ("method", "route", "path", "resource", "query")),
+        chain_field(b"\x01" if row["unmask"] else b"\x00"),
+        int_field(row["status"]),
+        *(text_field(row[c]) for c in ("result", "client_ip", "user_agent", "correlation_id", "trace_id")),
+    ))).digest()
+    return hashlib.sha256(chain_field(previous) + int_field(row["id"]) + time_field(row["at"]) + content).digest()
+
+
+def verify_trail(conn: psycopg.Connection[Any], *, batch: int = 5000) -> TrailReport:
+    """Re-derive the trail's hash chain, and check that it stays append-only."""
+    report = TrailReport()
+    enabled = {r[0] for r in conn.execute(SELECT_TRIGGERS).fetchall()}
+    report.problems += [f"trigger {t} is missing or disabled" for t in TRIGGERS if t not in enabled]
+    report.problems += [f"role {role} (bo_app or a member of it) can change bo.audit_log: it {why}"
+                        for role, why in roles_that_can_change(conn, "bo.audit_log")]
+    previous: bytes | None = None
+    with conn.cursor(row_factory=dict_row) as cur:
+        while True:
+            rows = cur.execute(SELECT_FOR_VERIFY, {"after": report.head, "limit": batch}).fetchall()
+            for row in rows:
+                if row_hash(previous, row) != bytes(row["row_hash"]) and report.broken_id is None:
+                    report.broken_id = int(row["id"])
+                    report.problems.append(f"audit row {row['id']}: row_hash does not match the row's content and"
+                                           " the previous row's hash (edited, inserted or deleted)")
+                previous = bytes(row["row_hash"])
+                report.head = int(row["id"])
+            report.rows += len(rows)
+            if len(rows) < batch:
+                return report

@@ -142,7 +142,10 @@ def projector_version(row: Mapping[str, Any]) -> dict[str, Any]:
 def audit_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     """One access of the audit trail (`GET /admin/audit-log`)."""
     return {
-        "id": row["id"], "at": timestamp(row["at"]), "actor": row["actor"], "roles": list(row["roles"]),
-        "method": row["method"], "path": row["path"], "resource": row["resource"], "query": row["query"],
-        "status": row["status"], "correlation_id": row["correlation_id"],
+        "id": row["id"], "at": timestamp(row["at"]), "actor": row["subject"], "name": row["name"],
+        "issuer": row["issuer"], "token_id": row["token_id"], "roles": list(row["roles"]),
+        "method": row["method"], "route": row["route"], "path": row["path"], "resource": row["resource"],
+        "query": row["query"], "unmask": row["unmask"], "status": row["status"], "result": row["result"],
+        "client_ip": row["client_ip"], "user_agent": row["user_agent"], "correlation_id": row["correlation_id"],
+        "trace_id": row["trace_id"],
     }

@@ -478,6 +478,7 @@ def _no_subcommand(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from api.audit_log import verify_trail
     from eventstore.db import connect
     from eventstore.verify import verify
 
@@ -485,16 +486,26 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
         total_row = conn.execute("SELECT count(*) FROM bo.event_log").fetchone()
         with Progress("verify", int(total_row[0]) if total_row else None) as progress:
             report = verify(conn, progress=progress.advance)
+        trail = verify_trail(conn)
     if report.ok:
         print(f"log verified: {report.rows} rows, hash chain intact up to position {report.head}; "
               "append-only triggers enabled; bo_app cannot update, delete or truncate")
-        return 0
-    print(f"log verification FAILED after checking {report.rows} rows:")
-    for problem in report.problems:
-        print(f"  - {problem}")
-    if report.broken_position is not None:
-        print(f"first broken position: {report.broken_position}")
-    return 1
+    else:
+        print(f"log verification FAILED after checking {report.rows} rows:")
+        for problem in report.problems:
+            print(f"  - {problem}")
+        if report.broken_position is not None:
+            print(f"first broken position: {report.broken_position}")
+    if trail.ok:
+        print(f"audit trail verified: {trail.rows} rows, hash chain intact up to id {trail.head}; "
+              "append-only triggers enabled; bo_app cannot update, delete or truncate")
+    else:
+        print(f"audit trail verification FAILED after checking {trail.rows} rows:")
+        for problem in trail.problems:
+            print(f"  - {problem}")
+        if trail.broken_id is not None:
+            print(f"first broken audit row: {trail.broken_id}")
+    return 0 if report.ok and trail.ok else 1
 
 
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:

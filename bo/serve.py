@@ -16,6 +16,7 @@ import falcon
 from gunicorn.app.base import BaseApplication
 
 from api.app import AppDeps, create_app
+from api.audit import trusted_networks
 from api.auth import BearerTokens
 from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
 from bo import dev_issuer, logs
@@ -89,6 +90,7 @@ def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.R
     return create_app(AppDeps(
         pool=pool,
         authenticator=tokens,
+        trusted_proxies=trusted_networks(settings.trusted_proxies),
         cursor_secret=cursor_secret(settings),
         schema=schema_expectation(),
         correlation_id=logs.correlation_id,

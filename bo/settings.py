@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     roles_claim: str = "roles"
     oidc_leeway_s: float = Field(default=30.0, ge=0, le=300)
     audit_implies_read: bool = False
+    trusted_proxies: str | None = None
     log_level: str = "INFO"
     ingest_batch_size: int = Field(default=2000, ge=1, le=100_000)
     project_batch_size: int = Field(default=10_000, ge=1, le=100_000)

@@ -33,8 +33,8 @@ SELECT_TRIGGERS = """
      WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled <> 'D'
        AND tgname IN ('event_log_append_only', 'event_log_no_truncate')
 """
-# bo_app, every role in it, and the role running this check: none may change the log.
-SELECT_ROLES_THAT_CAN_CHANGE_THE_LOG = """
+# bo_app and every role in it: none may change an append-only table (the log, the audit trail).
+SELECT_ROLES_THAT_CAN_CHANGE = """
     WITH app_roles AS (
         SELECT r.oid, r.rolname, r.rolsuper FROM pg_roles r WHERE r.rolname = 'bo_app'
         UNION
@@ -44,15 +44,15 @@ SELECT_ROLES_THAT_CAN_CHANGE_THE_LOG = """
     )
     SELECT a.rolname,
            CASE WHEN a.rolsuper THEN 'is a superuser'
-                WHEN pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = 'bo.event_log'::regclass), 'MEMBER')
+                WHEN pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = %(table)s::regclass), 'MEMBER')
                      THEN 'owns the table'
                 ELSE 'holds ' || p.privilege END AS why
       FROM app_roles a
       LEFT JOIN LATERAL (
             SELECT privilege FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS privilege
-             WHERE has_table_privilege(a.oid, 'bo.event_log', privilege) LIMIT 1) p ON true
+             WHERE has_table_privilege(a.oid, %(table)s::regclass, privilege) LIMIT 1) p ON true
      WHERE a.rolsuper
-        OR pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = 'bo.event_log'::regclass), 'MEMBER')
+        OR pg_has_role(a.oid, (SELECT relowner FROM pg_class WHERE oid = %(table)s::regclass), 'MEMBER')
         OR p.privilege IS NOT NULL
 """
 
@@ -106,12 +106,17 @@ def verify(conn: psycopg.Connection[Any], *, batch: int = 5000,
     return report
 
 
+def roles_that_can_change(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
+    """(role, why) for bo_app and each role in it that could change `table` (an append-only one)."""
+    return [(str(r[0]), str(r[1])) for r in conn.execute(SELECT_ROLES_THAT_CAN_CHANGE, {"table": table}).fetchall()]
+
+
 def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
     enabled = {r[0] for r in conn.execute(SELECT_TRIGGERS).fetchall()}
     for trigger in ("event_log_append_only", "event_log_no_truncate"):
         if trigger not in enabled:
             report.problems.append(f"trigger {trigger} is missing or disabled")
-    for role, why in conn.execute(SELECT_ROLES_THAT_CAN_CHANGE_THE_LOG).fetchall():
+    for role, why in roles_that_can_change(conn, "bo.event_log"):
         report.problems.append(f"role {role} (bo_app or a member of it) can change bo.event_log: it {why}")
     for group, stream, partition, next_offset in conn.execute(SELECT_MISSING_LAST_ROWS).fetchall():
         report.problems.append(f"{stream}[{partition}] offset {next_offset - 1}, recorded as logged for "

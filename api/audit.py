@@ -1,0 +1,136 @@
+"""One audit row for every `/admin/*` request, allowed or not, written before the answer leaves.
+
+`AuditMiddleware` sits outside authentication, so it sees the 401s and 403s too. After the
+resource (or the error handler) has made the answer, it appends the row (api/audit_log.py)
+in the request path; if the row cannot be written, the answer is replaced by a 503: no
+`/admin/*` answer ever leaves unaudited (fail closed). The row says who (subject, name,
+issuer, token id, roles), what (method, route template, path, resource id, the query with
+secret-looking values removed, `unmask`), the result (status and ALLOWED / DENIED /
+NOT_FOUND / ERROR), and from where (client IP, honouring `X-Forwarded-For` only from the
+trusted proxies; user agent; correlation and trace ids).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import falcon
+from psycopg_pool import ConnectionPool
+
+from api.audit_log import AuditEntry, record
+from api.auth import Principal
+from api.errors import PROBLEM_JSON, RETRY_AFTER_S
+
+log = logging.getLogger(__name__)
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Query parameters whose values are never written down.
+_SECRET_PARAMETER = re.compile(r"token|secret|password|passwd|key|code|signature|auth|session", re.IGNORECASE)
+_RESOURCE_KINDS = {"tx_id": "tx", "order_id": "payment-order", "wallet_id": "wallet"}
+MAX_TEXT = 512
+
+
+def result_of(status: int) -> str:
+    if status in (401, 403):
+        return "DENIED"
+    if status == 404:
+        return "NOT_FOUND"
+    return "ALLOWED" if status < 400 else "ERROR"
+
+
+def trusted_networks(spec: str | None) -> tuple[Network, ...]:
+    """`BO_TRUSTED_PROXIES`: comma-separated addresses or CIDR blocks."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in (spec or "").split(",") if part.strip())
+
+
+def client_ip(remote: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> str | None:
+    """The caller's address: the peer's, unless the peer is a trusted proxy; then the nearest
+    address in `X-Forwarded-For` that is not a trusted proxy (read from the right)."""
+    if remote is None or not _trusted(remote, trusted) or not forwarded_for:
+        return remote
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    nearest = remote
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return nearest  # a forged or garbled entry: trust nothing beyond it
+        if not _trusted(hop, trusted):
+            return hop
+        nearest = hop
+    return nearest
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
+def redacted_query(query_string: str) -> str | None:
+    if not query_string:
+        return None
+    pairs = [(k, "[removed]" if _SECRET_PARAMETER.search(k) else v)
+             for k, v in parse_qsl(query_string, keep_blank_values=True)]
+    return _cap(urlencode(pairs))
+
+
+def _cap(text: str | None) -> str | None:
+    return text if text is None or len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+
+
+class AuditMiddleware:
+    def __init__(self, pool: ConnectionPool, trusted_proxies: Sequence[Network] = ()) -> None:
+        self.pool = pool
+        self.trusted = tuple(trusted_proxies)
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         params: dict[str, Any]) -> None:
+        for name, kind in _RESOURCE_KINDS.items():
+            if name in params:
+                req.context.audit_resource = f"{kind}:{params[name]}"
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
+        if not req.path.startswith("/admin"):
+            return
+        try:
+            with self.pool.connection() as conn:
+                record(conn, self.entry(req, resp))
+        except Exception as exc:
+            log.error("audit row could not be written; answering 503", extra={
+                "path": req.path, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            _unaudited(resp)
+
+    def entry(self, req: falcon.Request, resp: falcon.Response) -> AuditEntry:
+        principal: Principal | None = getattr(req.context, "principal", None)
+        status = falcon.http_status_to_code(resp.status)
+        unmask = (req.get_param("unmask") or "").lower() in ("true", "1", "yes")
+        return AuditEntry(
+            subject=principal.subject if principal else None, name=principal.name if principal else None,
+            issuer=principal.issuer if principal else None, token_id=principal.token_id if principal else None,
+            roles=sorted(principal.roles) if principal else [], method=req.method, route=req.uri_template,
+            path=_cap(req.path) or "", resource=_cap(getattr(req.context, "audit_resource", None)),
+            query=redacted_query(req.query_string), unmask=unmask, status=status, result=result_of(status),
+            client_ip=client_ip(req.remote_addr, req.get_header("X-Forwarded-For"), self.trusted),
+            user_agent=_cap(req.user_agent), correlation_id=getattr(req.context, "correlation_id", None),
+            trace_id=getattr(req.context, "trace_id", None))
+
+
+def _unaudited(resp: falcon.Response) -> None:
+    """Replace the answer: nothing leaves that the trail does not hold."""
+    resp.status = falcon.HTTP_503
+    resp.media = None
+    resp.data = None
+    resp.content_type = PROBLEM_JSON
+    resp.set_header("Retry-After", str(RETRY_AFTER_S))
+    resp.text = json.dumps({"type": "about:blank", "title": "Service unavailable", "status": 503,
+                            "detail": "the access could not be audited; retry shortly"})
