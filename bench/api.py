@@ -9,6 +9,7 @@ concurrent connections for 30 s each:
 2. a mix of look-ups: 60 % transactions, 20 % wallet pages (limit 20), 15 % payment orders
    with their legs, 5 % transaction histories.
 
+Every request carries a development token and writes its audit row, as in production.
 The load generator is wrk (`apt-get install wrk`), on the same 2 cores as the server. It
 prints requests/s, p50/p95/p99 and errors (non-2xx and socket errors); the last line is the
 headline figure.
@@ -33,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from bo.dev_issuer import DevIssuer  # noqa: E402
 from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
@@ -108,11 +110,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_wrk(base: str, script: str, label: str, workdir: Path) -> dict[str, float]:
+def run_wrk(base: str, script: str, label: str, workdir: Path, token: str) -> dict[str, float]:
     path = workdir / (re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") + ".lua")
     path.write_text(script + REPORT)
     out = subprocess.run(["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{SECONDS}s", "--timeout", "5s",
-                          "-s", str(path), base], capture_output=True, text=True, check=True).stdout
+                          "-H", f"Authorization: Bearer {token}", "-s", str(path), base],
+                         capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     figures = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", line)}
     figures["rps"] = figures["requests"] / figures["seconds"]
@@ -135,7 +138,9 @@ def main() -> None:
             conn.execute(statement)
     print(f"filled {ENTRIES:,} ledger entries in {time.monotonic() - started:.0f} s", flush=True)
     port = free_port()
-    env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_LOG_LEVEL": "WARNING", "BO_HOME": str(home)}
+    # Authentication and the audit trail are on, as in production: a development token.
+    token = DevIssuer(home).token(["ADMIN_READ", "ADMIN_AUDIT"], subject="bench", ttl_s=3600)
     server = subprocess.Popen([sys.executable, "-m", "bo", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -143,16 +148,17 @@ def main() -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(base + "/admin/tx/tx-1", timeout=2) as resp:
+                request = urllib.request.Request(base + "/admin/tx/tx-1", headers={"Authorization": f"Bearer {token}"})
+                with urllib.request.urlopen(request, timeout=2) as resp:
                     if resp.status == 200:
                         break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        run_wrk(base, TX_ONLY, "warm-up", home)
-        tx = run_wrk(base, TX_ONLY, "GET /admin/tx/{tx_id}", home)
-        mix = run_wrk(base, MIX, "mix (60% tx, 20% wallet pages, 15% orders, 5% histories)", home)
+        run_wrk(base, TX_ONLY, "warm-up", home, token)
+        tx = run_wrk(base, TX_ONLY, "GET /admin/tx/{tx_id}", home, token)
+        mix = run_wrk(base, MIX, "mix (60% tx, 20% wallet pages, 15% orders, 5% histories)", home, token)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
