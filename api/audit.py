@@ -102,8 +102,11 @@ class AuditMiddleware:
                          req_succeeded: bool) -> None:
         if not req.path.startswith("/admin"):
             return
+        # When the answer already says the database is unavailable, the row is still tried, but
+        # not for long: the answer stays a 503 either way.
+        wait_s = 0.5 if getattr(req.context, "database_unavailable", False) else None
         try:
-            with self.pool.connection() as conn:
+            with self.pool.connection(timeout=wait_s) as conn:
                 record(conn, self.entry(req, resp))
         except Exception as exc:
             log.error("audit row could not be written; answering 503", extra={
@@ -113,7 +116,7 @@ class AuditMiddleware:
     def entry(self, req: falcon.Request, resp: falcon.Response) -> AuditEntry:
         principal: Principal | None = getattr(req.context, "principal", None)
         status = falcon.http_status_to_code(resp.status)
-        unmask = (req.get_param("unmask") or "").lower() in ("true", "1", "yes")
+        unmask = req.get_param("unmask") == "true"  # what the API would honour (api/resources/history.py)
         return AuditEntry(
             subject=principal.subject if principal else None, name=principal.name if principal else None,
             issuer=principal.issuer if principal else None, token_id=principal.token_id if principal else None,

@@ -62,6 +62,7 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
     if diagnosis is not None and diagnosis.transient:
         logger.warning("database unavailable", extra={"path": req.path, "method": req.method,
                                                       "error": diagnosis.line})
+        req.context.database_unavailable = True  # the audit row is then not waited for long (api/audit.py)
         raise DatabaseUnavailable()
     logger.exception("unhandled error", extra={"path": req.path, "method": req.method,
                                                "sqlstate": diagnosis.sqlstate if diagnosis else None})

@@ -156,6 +156,9 @@ AS_OF = _param("as_of", {"type": "string", "format": "date-time"},
                "the record as it was at this time (ADMIN_AUDIT)")
 
 
+UNMASK = _param("unmask", {"enum": ["true", "false"]}, "payer data as logged, unmasked (audited as such)")
+
+
 @dataclass(frozen=True)
 class Route:
     path: str
@@ -180,9 +183,9 @@ ROUTES: tuple[Route, ...] = (
            _param("to", {"type": "string", "format": "date-time"}, "booked before")),
           path_parameters=("wallet_id",)),
     Route("/admin/tx/{tx_id}/history", "Every log row about a ledger entry, with its fate", "HistoryPage",
-          "ADMIN_AUDIT", (LIMIT, CURSOR), path_parameters=("tx_id",)),
+          "ADMIN_AUDIT", (LIMIT, CURSOR, UNMASK), path_parameters=("tx_id",)),
     Route("/admin/payment-orders/{order_id}/history", "Every log row about a payment order, with its fate",
-          "HistoryPage", "ADMIN_AUDIT", (LIMIT, CURSOR), path_parameters=("order_id",)),
+          "HistoryPage", "ADMIN_AUDIT", (LIMIT, CURSOR, UNMASK), path_parameters=("order_id",)),
     Route("/admin/projections", "Projector versions: checkpoints, lag, dead letters", "Projections", "ADMIN_READ"),
     Route("/admin/audit-log", "The access audit trail, newest first", "AuditPage", "ADMIN_AUDIT",
           (LIMIT, CURSOR, _param("actor", {"type": "string"}, "only this actor"),

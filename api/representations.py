@@ -91,22 +91,22 @@ def pair(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def history_item(row: Mapping[str, Any]) -> dict[str, Any]:
-    """SPEC 5 history item: where the row came from, what it said (masked), what became of it."""
+def history_item(row: Mapping[str, Any], *, unmask: bool = False) -> dict[str, Any]:
+    """SPEC 5 history item: where the row came from, what it said (masked unless `unmask`), what became of it."""
     where = source(row)
     del where["position"]
     return {
         "position": row["position"], "source": where, "event_id": row["event_id"],
         "event_type": row["event_type"], "ingested_at": timestamp(row["ingested_at"]),
-        "payload": logged_payload(row["raw_value"]),
+        "payload": logged_payload(row["raw_value"], unmask=unmask),
         "fate": row["fate"], "reason": row["reason"] if row["fate"] == "DEAD_LETTERED" else None,
         "detail": row["detail"] if row["fate"] == "DEAD_LETTERED" else None,
     }
 
 
-def logged_payload(raw_value: bytes | None) -> Any:
-    """The payload as logged, personal fields masked; None when the value has none (not JSON, no
-    payload object). Numbers with a fraction or an exponent are given as decimal strings, as
+def logged_payload(raw_value: bytes | None, *, unmask: bool = False) -> Any:
+    """The payload as logged, personal fields masked (unless `unmask`); None when the value has none
+    (not JSON, no payload object). Numbers with a fraction or an exponent are given as decimal strings, as
     amounts are everywhere in this API: JSON numbers would not keep them exact."""
     try:
         document = parse_json(raw_value)
@@ -115,7 +115,7 @@ def logged_payload(raw_value: bytes | None) -> Any:
     payload = document.get("payload") if isinstance(document, dict) else None
     if not isinstance(payload, dict):
         return None
-    return _exact(mask_payload(payload))
+    return _exact(payload if unmask else mask_payload(payload))
 
 
 def _exact(value: Any) -> Any:

@@ -200,3 +200,23 @@ def test_a_disabled_trigger_or_a_granted_update_is_reported(database_url: str, a
         with psycopg.connect(admin_database_url) as conn:
             conn.execute("ALTER TABLE bo.audit_log ENABLE TRIGGER audit_log_no_truncate")
             conn.execute("REVOKE UPDATE ON bo.audit_log FROM bo_app")
+
+
+def test_unmask_is_for_auditors_only_and_is_audited_as_such(
+        client: falcon.testing.TestClient, admin_database_url: str) -> None:
+    path = "/admin/payment-orders/ord-1/history"
+    auditor = bearer("ADMIN_AUDIT", subject="hana")
+    masked = client.simulate_get(path, headers=auditor).json["items"]
+    shown = client.simulate_get(path, params={"unmask": "true"}, headers=auditor).json["items"]
+    emails = {i["payload"].get("payer_email") for i in masked if i["payload"]} - {None}
+    plain = {i["payload"].get("payer_email") for i in shown if i["payload"]} - {None}
+    assert emails and all("***" in e for e in emails)
+    assert plain and not any("***" in e for e in plain)
+    refused = client.simulate_get(path, params={"unmask": "true"}, headers=bearer("ADMIN_READ", subject="ivan"))
+    assert refused.status_code == 403 and "@" not in refused.text
+    assert client.simulate_get(path, params={"unmask": "yes"}, headers=auditor).status_code == 400
+    with psycopg.connect(admin_database_url) as conn:
+        rows = conn.execute("SELECT subject, unmask, result FROM bo.audit_log WHERE subject IN ('hana', 'ivan')"
+                            " ORDER BY id").fetchall()
+    assert rows == [("hana", False, "ALLOWED"), ("hana", True, "ALLOWED"), ("ivan", True, "DENIED"),
+                    ("hana", False, "ERROR")]

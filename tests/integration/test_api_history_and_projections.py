@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import falcon.testing
+import psycopg
 import pytest
 
 from eventstore.db import open_pool
@@ -89,14 +90,22 @@ def test_errors_are_problem_json(client: falcon.testing.TestClient, method: str,
     assert result.json["status"] == status and result.json["title"]
 
 
-def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(database_url: str) -> None:
+def test_a_failure_is_a_500_without_internals_and_with_the_correlation_id(
+        database_url: str, admin_database_url: str) -> None:
     pool = open_pool(database_url)
     app = api_client(pool, cursor_secret=b"h" * 32)
-    pool.close()  # every request now fails inside the resource
-    result = app.simulate_get("/admin/tx/tx-1c", headers={"X-Correlation-ID": "corr-500"})
+    with psycopg.connect(admin_database_url) as conn:  # the look-up now fails inside the resource
+        conn.execute("REVOKE SELECT ON bo.ledger_entries FROM bo_app")
+    try:
+        result = app.simulate_get("/admin/tx/tx-1c", headers={"X-Correlation-ID": "corr-500"})
+    finally:
+        with psycopg.connect(admin_database_url) as conn:
+            conn.execute("GRANT SELECT ON bo.ledger_entries TO bo_app")
+        pool.close()
     assert result.status_code == 500 and result.headers["content-type"] == "application/problem+json"
     assert result.headers["X-Correlation-ID"] == "corr-500"
-    assert "Traceback" not in result.text and "pool" not in result.text.lower()
+    assert "Traceback" not in result.text and "ledger_entries" not in result.text
+    assert "permission" not in result.text.lower()
 
 
 def test_accept_wildcards_and_problem_json_are_fine(client: falcon.testing.TestClient) -> None:
