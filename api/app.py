@@ -13,7 +13,7 @@ from api import errors, openapi
 from api.audit import AuditMiddleware, Network
 from api.auth import Authenticator, AuthMiddleware
 from api.cursor import CursorCodec
-from api.middleware import JsonOnlyMiddleware, RequestContextMiddleware
+from api.middleware import JsonOnlyMiddleware, NoNulMiddleware, RequestContextMiddleware
 from api.resources.audit import AuditLogResource
 from api.resources.health import HealthResource, OpenApiResource, ReadyResource
 from api.resources.history import HistoryResource
@@ -44,6 +44,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         AuditMiddleware(deps.pool, deps.trusted_proxies),  # outside the rest: it sees every answer
         JsonOnlyMiddleware(),
         AuthMiddleware(deps.authenticator),
+        NoNulMiddleware(),
     ]
     app = falcon.App(middleware=middleware)
     errors.register(app)

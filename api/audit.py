@@ -24,14 +24,16 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from api.audit_log import AuditEntry, record
-from api.auth import Principal
+from api.auth import Principal, is_admin_path
 from api.errors import PROBLEM_JSON, RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Query parameters whose values are never written down.
-_SECRET_PARAMETER = re.compile(r"token|secret|password|passwd|key|code|signature|auth|session", re.IGNORECASE)
+_SECRET_PARAMETER = re.compile(r"token|secret|password|passwd|key|code|signature|auth|session|jwt|bearer|assertion"
+                               r"|credential", re.IGNORECASE)
+_JWT_LIKE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.")  # a token pasted into any parameter
 _RESOURCE_KINDS = {"tx_id": "tx", "order_id": "payment-order", "wallet_id": "wallet"}
 MAX_TEXT = 512
 
@@ -78,13 +80,17 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
 def redacted_query(query_string: str) -> str | None:
     if not query_string:
         return None
-    pairs = [(k, "[removed]" if _SECRET_PARAMETER.search(k) else v)
+    pairs = [(k, "[removed]" if _SECRET_PARAMETER.search(k) or _JWT_LIKE.search(v) else v)
              for k, v in parse_qsl(query_string, keep_blank_values=True)]
     return _cap(urlencode(pairs))
 
 
 def _cap(text: str | None) -> str | None:
-    return text if text is None or len(text) <= MAX_TEXT else text[:MAX_TEXT] + "…"
+    """A text PostgreSQL can store (no NUL, no lone surrogate: escaped), at most MAX_TEXT long."""
+    if text is None:
+        return None
+    clean = text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return clean if len(clean) <= MAX_TEXT else clean[:MAX_TEXT] + "…"
 
 
 class AuditMiddleware:
@@ -100,7 +106,7 @@ class AuditMiddleware:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
-        if not req.path.startswith("/admin"):
+        if not is_admin_path(req.path):
             return
         # When the answer already says the database is unavailable, the row is still tried, but
         # not for long: the answer stays a 503 either way.
@@ -116,23 +122,28 @@ class AuditMiddleware:
     def entry(self, req: falcon.Request, resp: falcon.Response) -> AuditEntry:
         principal: Principal | None = getattr(req.context, "principal", None)
         status = falcon.http_status_to_code(resp.status)
-        unmask = req.get_param("unmask") == "true"  # what the API would honour (api/resources/history.py)
+        # What the API honours: `unmask=true` on a history route (api/resources/history.py).
+        unmask = req.get_param("unmask") == "true" and (req.uri_template or "").endswith("/history")
         return AuditEntry(
-            subject=principal.subject if principal else None, name=principal.name if principal else None,
-            issuer=principal.issuer if principal else None, token_id=principal.token_id if principal else None,
-            roles=sorted(principal.roles) if principal else [], method=req.method, route=req.uri_template,
+            subject=_cap(principal.subject) if principal else None, name=_cap(principal.name) if principal else None,
+            issuer=_cap(principal.issuer) if principal else None,
+            token_id=_cap(principal.token_id) if principal else None,
+            roles=sorted(principal.roles) if principal else [], method=_cap(req.method) or "", route=req.uri_template,
             path=_cap(req.path) or "", resource=_cap(getattr(req.context, "audit_resource", None)),
             query=redacted_query(req.query_string), unmask=unmask, status=status, result=result_of(status),
-            client_ip=client_ip(req.remote_addr, req.get_header("X-Forwarded-For"), self.trusted),
-            user_agent=_cap(req.user_agent), correlation_id=getattr(req.context, "correlation_id", None),
-            trace_id=getattr(req.context, "trace_id", None))
+            client_ip=_cap(client_ip(req.remote_addr, req.get_header("X-Forwarded-For"), self.trusted)),
+            user_agent=_cap(req.user_agent), correlation_id=_cap(getattr(req.context, "correlation_id", None)),
+            trace_id=_cap(getattr(req.context, "trace_id", None)))
 
 
 def _unaudited(resp: falcon.Response) -> None:
     """Replace the answer: nothing leaves that the trail does not hold."""
     resp.status = falcon.HTTP_503
+    for header in ("WWW-Authenticate", "Allow", "Location"):
+        resp.delete_header(header)
     resp.media = None
     resp.data = None
+    resp.stream = None
     resp.content_type = PROBLEM_JSON
     resp.set_header("Retry-After", str(RETRY_AFTER_S))
     resp.text = json.dumps({"type": "about:blank", "title": "Service unavailable", "status": 503,

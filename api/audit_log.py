@@ -106,7 +106,7 @@ SELECT_FOR_VERIFY = """
 """
 SELECT_TRIGGERS = """
     SELECT tgname FROM pg_trigger
-     WHERE tgrelid = 'bo.audit_log'::regclass AND tgenabled <> 'D'
+     WHERE tgrelid = 'bo.audit_log'::regclass AND tgenabled IN ('O', 'A')  -- 'R' (replica only) never fires
        AND tgname IN ('audit_log_append_only', 'audit_log_no_truncate', 'audit_log_chain')
 """
 TRIGGERS = ("audit_log_append_only", "audit_log_no_truncate", "audit_log_chain")

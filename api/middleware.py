@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 from contextvars import ContextVar
+from typing import Any
 
 import falcon
+
+from api.errors import BadRequestError
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -45,3 +48,15 @@ class JsonOnlyMiddleware:
         if not (req.client_accepts_json or req.client_accepts("application/problem+json")):
             raise falcon.HTTPNotAcceptable(
                 title="Not acceptable", description="this API answers application/json or application/problem+json")
+
+
+class NoNulMiddleware:
+    """400 for a NUL character in a path or query parameter: no id or filter can hold one, and
+    PostgreSQL text cannot (the look-up would fail as a 500)."""
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         params: dict[str, Any]) -> None:
+        for name, value in [*params.items(), *req.params.items()]:
+            values = value if isinstance(value, list) else [value]
+            if any(isinstance(v, str) and "\x00" in v for v in values):
+                raise BadRequestError(name, "contains a NUL character")

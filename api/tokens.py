@@ -42,7 +42,7 @@ ALGORITHMS: Final = ("RS256", "PS256", "ES256", "EdDSA")
 _KEY_TYPES: Final = {"RS256": ("RSA", None), "PS256": ("RSA", None), "ES256": ("EC", "P-256"),
                      "EdDSA": ("OKP", "Ed25519")}
 MAX_TOKEN_BYTES: Final = 8192
-_COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _FORBIDDEN_HEADERS: Final = ("jku", "x5u", "jwk", "x5c", "crit")
 MAX_JWKS_BYTES: Final = 1024 * 1024
 FETCH_TIMEOUT_S: Final = 5.0
@@ -124,10 +124,9 @@ class JwksCache(KeySource):
             found = self._keys.get(kid)
             if found is not None:
                 return found
-            if self._may_refresh():
-                self._refresh()
+            refreshed = self._may_refresh() and self._refresh()
             found = self._keys.get(kid)
-            if found is None:
+            if found is None and refreshed:  # unknown to keys fetched just now, not merely not fetched yet
                 self._remember_unknown(kid)
             return found
 
@@ -138,18 +137,22 @@ class JwksCache(KeySource):
     def _may_refresh(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._cooldown_s
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> bool:
+        """Fetch the keys; False (keeping the last good ones) when the issuer fails or has none."""
         self._fetched_at = self._clock()
         self.fetches += 1
         try:
             keys = _signing_keys(self._fetch())
+            if not keys:
+                raise TokenError("the JWKS has no usable signing key")
         except Exception as exc:  # the issuer is down or answered nonsense: keep the last good keys
             log.warning("issuer keys could not be refreshed; keeping the last good ones",
                         extra={"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                                "keys": len(self._keys)})
-            return
+            return False
         self._keys = keys
         self._unknown = {kid: at for kid, at in self._unknown.items() if kid not in keys}
+        return True
 
     def _remember_unknown(self, kid: str) -> None:
         if len(self._unknown) >= 10_000:  # bounded: drop the oldest half
@@ -221,7 +224,7 @@ class TokenVerifier:
     def verify(self, token: str) -> VerifiedToken:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
-        if not _COMPACT_JWS.match(token):
+        if not _COMPACT_JWS.fullmatch(token):
             raise TokenError("the token is not a signed JWT (three base64url parts)")
         header = self._header(token)
         alg, kid = header["alg"], header["kid"]

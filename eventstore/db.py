@@ -250,7 +250,7 @@ SESSION_OPTIONS = "-c datestyle=ISO,YMD -c intervalstyle=postgres"
 # A look-up never waits long: a statement blocked (by a lock behind DDL, a black-holed network)
 # ends as a transient error, answered 503, before gunicorn's worker timeout kills the worker.
 READER_OPTIONS = f"{SESSION_OPTIONS} -c max_parallel_workers_per_gather=0 -c jit=off" \
-                 " -c statement_timeout=5s -c lock_timeout=2s"
+                 " -c statement_timeout=5s -c lock_timeout=2s -c default_transaction_isolation=read\\ committed"
 # A dead peer is noticed within seconds instead of the kernel's minutes.
 KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2,
               "tcp_user_timeout": 10_000}

@@ -30,7 +30,7 @@ DERIVED = ("event_id", "event_type", "schema_version", "entity_id", "traceparent
 
 SELECT_TRIGGERS = """
     SELECT tgname FROM pg_trigger
-     WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled <> 'D'
+     WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled IN ('O', 'A')  -- 'R' (replica only) never fires
        AND tgname IN ('event_log_append_only', 'event_log_no_truncate')
 """
 # bo_app and every role in it: none may change an append-only table (the log, the audit trail).

@@ -54,12 +54,16 @@ def upgrade() -> None:
             ADD COLUMN trace_id   text,
             ADD COLUMN row_hash   bytea
     """)
+    op.execute("""
+        UPDATE bo.audit_log SET result = CASE WHEN status IN (401, 403) THEN 'DENIED' WHEN status = 404 THEN 'NOT_FOUND'
+                                              WHEN status >= 400 THEN 'ERROR' ELSE 'ALLOWED' END
+    """)
     op.execute("ALTER TABLE bo.audit_log ALTER COLUMN result DROP DEFAULT")
     op.execute("CREATE SEQUENCE bo.audit_log_id_seq OWNED BY bo.audit_log.id")
     op.execute("SELECT setval('bo.audit_log_id_seq', coalesce((SELECT max(id) FROM bo.audit_log), 0) + 1, false)")
     op.execute("""
         CREATE FUNCTION bo.audit_log_row_hash(previous bytea, r bo.audit_log) RETURNS bytea
-        LANGUAGE sql IMMUTABLE AS $$
+        LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
             SELECT sha256(
                 bo.chain_field(previous)
              || bo.chain_field(int8send(r.id))
@@ -101,10 +105,16 @@ def upgrade() -> None:
     op.execute("ALTER TABLE bo.audit_log ALTER COLUMN row_hash SET NOT NULL")
     op.execute(f"""
         CREATE FUNCTION bo.audit_log_chain() RETURNS trigger
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
         DECLARE
             previous bytea;
         BEGIN
+            -- The previous hash must be read after the lock, in a snapshot taken after it: only
+            -- READ COMMITTED takes one per statement. Under a stricter isolation the chain would fork.
+            IF current_setting('transaction_isolation') <> 'read committed' THEN
+                RAISE EXCEPTION 'bo.audit_log is appended in READ COMMITTED only (not %)',
+                    current_setting('transaction_isolation') USING ERRCODE = 'invalid_transaction_state';
+            END IF;
             PERFORM pg_advisory_xact_lock({AUDIT_LOCK});
             SELECT row_hash INTO previous FROM bo.audit_log ORDER BY id DESC LIMIT 1;
             NEW.id := nextval('bo.audit_log_id_seq');
@@ -136,9 +146,17 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON bo.audit_log FROM bo_app")
     op.execute("GRANT SELECT, INSERT ON bo.audit_log TO bo_app")
     op.execute("GRANT USAGE ON SEQUENCE bo.audit_log_id_seq TO bo_app")
+    # A session cannot shadow what the chain functions call (a `clock_timestamp` of its own in
+    # a schema earlier on its search_path, on servers where PUBLIC may still create in public).
+    for function in ("bo.chain_field(bytea)", "bo.event_log_row_hash(bytea, bo.event_log)",
+                     "bo.refuse_log_change()", "bo.refuse_audit_change()"):
+        op.execute(f"ALTER FUNCTION {function} SET search_path = pg_catalog, pg_temp")
 
 
 def downgrade() -> None:
+    for function in ("bo.chain_field(bytea)", "bo.event_log_row_hash(bytea, bo.event_log)",
+                     "bo.refuse_log_change()", "bo.refuse_audit_change()"):
+        op.execute(f"ALTER FUNCTION {function} RESET search_path")
     op.execute("DROP TRIGGER audit_log_append_only ON bo.audit_log")
     op.execute("DROP TRIGGER audit_log_no_truncate ON bo.audit_log")
     op.execute("DROP TRIGGER audit_log_chain ON bo.audit_log")

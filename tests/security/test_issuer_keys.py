@@ -130,3 +130,30 @@ def test_an_issuer_answering_errors_keeps_the_last_good_keys(issuer: Issuer) -> 
     with pytest.raises(TokenError):
         check.verify(issuer.token("ES256", headers={"kid": "new"}))
     assert check.verify(known).subject == "alice"
+
+
+def test_an_issuer_down_at_the_first_fetch_is_asked_again_after_the_cool_down(issuer: Issuer) -> None:
+    clock = Clock()
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None), cooldown_s=30, clock=clock)
+    check = verifier(issuer, cache)
+    valid = issuer.token("ES256")
+    issuer.failing = True
+    with pytest.raises(TokenError):
+        check.verify(valid)
+    issuer.failing = False
+    clock.now += 31
+    assert check.verify(valid).subject == "alice"  # not remembered as unknown after a failed fetch
+
+
+def test_a_new_kid_seen_during_the_cool_down_is_accepted_once_it_is_over(issuer: Issuer) -> None:
+    clock = Clock()
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None), cooldown_s=30, clock=clock)
+    check = verifier(issuer, cache)
+    check.verify(issuer.token("ES256"))
+    new_kid = issuer.add_key("ES256")
+    clock.now += 5
+    with pytest.raises(TokenError):
+        check.verify(issuer.token("ES256", kid=new_kid))  # within the cool-down: no fetch
+    clock.now += 30
+    assert check.verify(issuer.token("ES256", kid=new_kid)).subject == "alice"
+    assert issuer.jwks_fetches == 2

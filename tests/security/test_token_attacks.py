@@ -16,6 +16,7 @@ from typing import Any
 
 import falcon.testing
 import jwt
+import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -46,9 +47,17 @@ def client(database_url: str, issuer: Issuer) -> Iterator[falcon.testing.TestCli
     pool = open_pool(database_url)
     verifier = TokenVerifier(issuer=issuer.url, audience=issuer.audience, leeway_s=5,
                              keys=JwksCache(jwks_fetcher(jwks_url=None, issuer=issuer.url)))
-    yield falcon.testing.TestClient(create_app(AppDeps(
+    client = falcon.testing.TestClient(create_app(AppDeps(
         pool=pool, authenticator=BearerTokens(verifier), cursor_secret=b"x" * 32, schema=schema_expectation())))
+    client.audit_url = database_url  # type: ignore[attr-defined]
+    yield client
     pool.close()
+
+
+def audit_rows(client: falcon.testing.TestClient) -> int:
+    with psycopg.connect(client.audit_url) as conn:  # type: ignore[attr-defined]
+        row = conn.execute("SELECT count(*) FROM bo.audit_log").fetchone()
+    return int(row[0]) if row else 0
 
 
 def b64(data: bytes | str) -> str:
@@ -67,7 +76,10 @@ def call(client: falcon.testing.TestClient, token: str | None, path: str = PATH)
 
 def assert_refused(client: falcon.testing.TestClient, issuer: Issuer, token: str | None,
                    status: int = 401) -> None:
+    """Refused with `status`, exactly one audit row for it, and a valid token still works (its own row)."""
+    before = audit_rows(client)
     result = call(client, token)
+    assert audit_rows(client) == before + 1
     assert result.status_code == status, result.text
     assert result.headers["content-type"] == "application/problem+json"
     assert "tx-1d" not in result.text.replace(PATH, "")  # nothing about the resource
@@ -230,3 +242,37 @@ def test_anonymous_requests_to_unknown_admin_routes_are_401_not_404(
     assert call(client, None, "/admin/nothing-here").status_code == 401
     assert call(client, None, "/admin/tx/tx-1d/../../etc/passwd").status_code == 401
     assert call(client, issuer.token("ES256"), "/admin/nothing-here").status_code == 404
+
+
+def test_a_doubled_slash_or_a_nul_in_the_path_is_still_authenticated_and_audited(
+        client: falcon.testing.TestClient, issuer: Issuer) -> None:
+    for path in ("//admin/tx/tx-1d", "///admin/audit-log", "/admin/tx/%00", "/admin/tx/\x00x"):
+        before = audit_rows(client)
+        assert call(client, None, path).status_code == 401, path
+        assert audit_rows(client) == before + 1, path
+    before = audit_rows(client)
+    result = call(client, issuer.token("ES256"), "/admin/tx/a\x00b")
+    assert result.status_code == 400 and result.json["detail"] == "tx_id: contains a NUL character"
+    assert audit_rows(client) == before + 1
+    result = client.simulate_get("/admin/wallets/w-payer/tx", query_string="status_group=%00",
+                                 headers={"Authorization": f"Bearer {issuer.token('ES256')}"})
+    assert result.status_code == 400
+
+
+@pytest.mark.parametrize("evil", ["' OR '1'='1", "1; DROP TABLE bo.event_log; --", "../../etc/passwd", "..%2F..%2F",
+                                  "%27%20OR%201=1", "$(id)", "\\", "tx-1d' --", "😀" * 70])
+def test_sql_metacharacters_and_path_traversal_in_ids_and_queries_are_harmless(
+        client: falcon.testing.TestClient, issuer: Issuer, evil: str) -> None:
+    token = {"Authorization": f"Bearer {issuer.token('ES256')}"}
+    for route in ("/admin/tx/{}", "/admin/payment-orders/{}", "/admin/wallets/{}/tx", "/admin/tx/{}/history",
+                  "/admin/payment-orders/{}/history"):
+        before = audit_rows(client)
+        result = client.simulate_get(route.format(evil), headers=token)
+        assert result.status_code in (200, 404), (route, result.text)
+        assert audit_rows(client) == before + 1
+    for name in ("status_group", "from", "cursor", "limit", "actor", "resource"):
+        path = "/admin/audit-log" if name in ("actor", "resource") else "/admin/wallets/w-payer/tx"
+        result = client.simulate_get(path, params={name: evil}, headers=token)
+        assert result.status_code in (200, 400), (name, result.text)
+    with psycopg.connect(client.audit_url) as conn:  # type: ignore[attr-defined]
+        assert conn.execute("SELECT count(*) FROM bo.event_log").fetchone() != (0,)
