@@ -487,25 +487,24 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
         with Progress("verify", int(total_row[0]) if total_row else None) as progress:
             report = verify(conn, progress=progress.advance)
         trail = verify_trail(conn)
-    if report.ok:
-        print(f"log verified: {report.rows} rows, hash chain intact up to position {report.head}; "
-              "append-only triggers enabled; bo_app cannot update, delete or truncate")
-    else:
-        print(f"log verification FAILED after checking {report.rows} rows:")
-        for problem in report.problems:
-            print(f"  - {problem}")
-        if report.broken_position is not None:
-            print(f"first broken position: {report.broken_position}")
-    if trail.ok:
-        print(f"audit trail verified: {trail.rows} rows, hash chain intact up to id {trail.head}; "
-              "append-only triggers enabled; bo_app cannot update, delete or truncate")
-    else:
-        print(f"audit trail verification FAILED after checking {trail.rows} rows:")
-        for problem in trail.problems:
-            print(f"  - {problem}")
-        if trail.broken_id is not None:
-            print(f"first broken audit row: {trail.broken_id}")
+    _print_verification("log", report.ok, report.rows, f"position {report.head}", report.problems,
+                        "position", report.broken_position)
+    _print_verification("audit trail", trail.ok, trail.rows, f"id {trail.head}", trail.problems,
+                        "audit row", trail.broken_id)
     return 0 if report.ok and trail.ok else 1
+
+
+def _print_verification(what: str, ok: bool, rows: int, head: str, problems: list[str], unit: str,
+                        broken: int | None) -> None:
+    if ok:
+        print(f"{what} verified: {rows} rows, hash chain intact up to {head}; "
+              "append-only triggers enabled; bo_app cannot update, delete or truncate")
+        return
+    print(f"{what} verification FAILED after checking {rows} rows:")
+    for problem in problems:
+        print(f"  - {problem}")
+    if broken is not None:
+        print(f"first broken {unit}: {broken}")
 
 
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
