@@ -105,8 +105,10 @@ class JwksCache(KeySource):
     """The issuer's keys, fetched on a miss, at most once per cool-down (see module docstring)."""
 
     def __init__(self, fetch: Callable[[], Mapping[str, Any]], *, cooldown_s: float = 30.0,
-                 unknown_ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 unknown_ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 deadline_s: float = FETCH_TIMEOUT_S) -> None:
         self._fetch = fetch
+        self._deadline_s = deadline_s
         self._cooldown_s = cooldown_s
         self._unknown_ttl_s = unknown_ttl_s
         self._clock = clock
@@ -142,7 +144,7 @@ class JwksCache(KeySource):
         self._fetched_at = self._clock()
         self.fetches += 1
         try:
-            keys = _signing_keys(self._fetch())
+            keys = _signing_keys(_within(self._fetch, self._deadline_s))
             if not keys:
                 raise TokenError("the JWKS has no usable signing key")
         except Exception as exc:  # the issuer is down or answered nonsense: keep the last good keys
@@ -161,6 +163,28 @@ class JwksCache(KeySource):
         self._unknown[kid] = self._clock()
 
 
+def _within(fetch: Callable[[], Mapping[str, Any]], seconds: float) -> Mapping[str, Any]:
+    """`fetch()`, but give up after `seconds` in all (DNS, connect, a slow drip): the request
+    that waits for the keys is answered in time; the fetch ends on its own socket timeouts."""
+    answer: list[Mapping[str, Any]] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            answer.append(fetch())
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    worker = threading.Thread(target=run, name="jwks-fetch", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if failure:
+        raise failure[0]
+    if not answer:
+        raise TokenError(f"the issuer's keys took longer than {seconds} s")
+    return answer[0]
+
+
 def _signing_keys(jwks: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The JWKS's asymmetric signature keys by kid (symmetric and encryption keys are dropped)."""
     keys = jwks.get("keys") if isinstance(jwks, Mapping) else None
@@ -176,13 +200,30 @@ def _signing_keys(jwks: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return usable
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        raise TokenError("the issuer answered with a redirect: refused")
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def fetch_json(url: str, *, timeout_s: float = FETCH_TIMEOUT_S) -> dict[str, Any]:
-    """GET a small JSON document (discovery, JWKS) with a timeout and a size cap."""
+    """GET a small JSON document (discovery, JWKS): at most `timeout_s` in all, at most 1 MiB,
+    no redirects."""
     if not url.startswith(("https://", "http://")):
         raise TokenError(f"not an http(s) URL: {url!r}")
+    deadline = time.monotonic() + timeout_s
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (checked above)
-    with urllib.request.urlopen(request, timeout=timeout_s) as answer:  # noqa: S310
-        body = answer.read(MAX_JWKS_BYTES + 1)
+    body = b""
+    with _OPENER.open(request, timeout=timeout_s) as answer:
+        while len(body) <= MAX_JWKS_BYTES:
+            if time.monotonic() > deadline:  # a slow drip: each read has its own timeout, the whole too
+                raise TokenError(f"{url} took longer than {timeout_s} s")
+            chunk = answer.read1(65536)
+            if not chunk:
+                break
+            body += chunk
     if len(body) > MAX_JWKS_BYTES:
         raise TokenError(f"{url} answered more than {MAX_JWKS_BYTES} bytes")
     document = json.loads(body)
@@ -191,9 +232,10 @@ def fetch_json(url: str, *, timeout_s: float = FETCH_TIMEOUT_S) -> dict[str, Any
     return document
 
 
-def jwks_fetcher(*, jwks_url: str | None, issuer: str | None,
-                 timeout_s: float = FETCH_TIMEOUT_S) -> Callable[[], Mapping[str, Any]]:
-    """Fetch the JWKS from `jwks_url`, or from the `jwks_uri` of the issuer's discovery document."""
+def jwks_fetcher(*, jwks_url: str | None, issuer: str | None, timeout_s: float = FETCH_TIMEOUT_S,
+                 require_https: bool = False) -> Callable[[], Mapping[str, Any]]:
+    """Fetch the JWKS from `jwks_url`, or from the `jwks_uri` of the issuer's discovery document
+    (whose `issuer` must be the configured one, exactly, as OpenID Connect Discovery requires)."""
     if jwks_url:
         url = jwks_url
         return lambda: fetch_json(url, timeout_s=timeout_s)
@@ -202,10 +244,14 @@ def jwks_fetcher(*, jwks_url: str | None, issuer: str | None,
     discovery = issuer.rstrip("/") + "/.well-known/openid-configuration"
 
     def fetch() -> Mapping[str, Any]:
-        uri = fetch_json(discovery, timeout_s=timeout_s).get("jwks_uri")
-        if not isinstance(uri, str):
-            raise TokenError(f"{discovery} names no jwks_uri")
-        return fetch_json(uri, timeout_s=timeout_s)
+        started = time.monotonic()
+        document = fetch_json(discovery, timeout_s=timeout_s)
+        if document.get("issuer") != issuer:
+            raise TokenError(f"{discovery} names another issuer")
+        uri = document.get("jwks_uri")
+        if not isinstance(uri, str) or (require_https and not uri.startswith("https://")):
+            raise TokenError(f"{discovery} names no usable jwks_uri")
+        return fetch_json(uri, timeout_s=max(0.1, timeout_s - (time.monotonic() - started)))
 
     return fetch
 

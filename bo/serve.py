@@ -71,7 +71,8 @@ def authenticator(settings: Settings) -> BearerTokens:
         urls = [u for u in (settings.oidc_issuer, settings.oidc_jwks_url) if u]
         if settings.env is Environment.PROD and not all(u.startswith("https://") for u in urls):
             raise ConfigurationError("in prod the issuer and its JWKS must be https:// URLs")
-        keys: KeySource = JwksCache(jwks_fetcher(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer))
+        keys: KeySource = JwksCache(jwks_fetcher(jwks_url=settings.oidc_jwks_url, issuer=settings.oidc_issuer,
+                                                 require_https=settings.env is Environment.PROD))
         verifier = TokenVerifier(issuer=settings.oidc_issuer, audience=settings.oidc_audience, keys=keys,
                                  leeway_s=settings.oidc_leeway_s)
     else:

@@ -28,7 +28,10 @@ class Issuer:
         self.keys: dict[str, tuple[str, PrivateKey]] = {}  # kid -> (alg, private key)
         self.jwks_fetches = 0
         self.delay_s = 0.0
+        self.drip_s = 0.0  # seconds between bytes of the answer
         self.failing = False
+        self.redirect_to: str | None = None
+        self.claimed_issuer: str | None = None  # what discovery says the issuer is (default: its URL)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -104,8 +107,13 @@ class Issuer:
                 if issuer.failing:
                     self.send_error(503)
                     return
+                if issuer.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", issuer.redirect_to)
+                    self.end_headers()
+                    return
                 if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.jwks_url}
+                    body = {"issuer": issuer.claimed_issuer or issuer.url, "jwks_uri": issuer.jwks_url}
                 elif self.path == "/jwks":
                     with issuer._lock:
                         issuer.jwks_fetches += 1
@@ -118,7 +126,13 @@ class Issuer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                if not issuer.drip_s:
+                    self.wfile.write(data)
+                    return
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(issuer.drip_s)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

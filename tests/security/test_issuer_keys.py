@@ -157,3 +157,27 @@ def test_a_new_kid_seen_during_the_cool_down_is_accepted_once_it_is_over(issuer:
     clock.now += 30
     assert check.verify(issuer.token("ES256", kid=new_kid)).subject == "alice"
     assert issuer.jwks_fetches == 2
+
+
+def test_a_redirecting_issuer_is_not_followed(issuer: Issuer) -> None:
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None))
+    issuer.redirect_to = "http://127.0.0.1:9/jwks"
+    with pytest.raises(TokenError):
+        verifier(issuer, cache).verify(issuer.token("ES256"))
+
+
+def test_discovery_naming_another_issuer_is_refused(issuer: Issuer) -> None:
+    issuer.claimed_issuer = "https://login.example/other-tenant"
+    cache = JwksCache(jwks_fetcher(jwks_url=None, issuer=issuer.url))
+    with pytest.raises(TokenError):
+        verifier(issuer, cache).verify(issuer.token("ES256"))
+    assert issuer.jwks_fetches == 0
+
+
+def test_a_slow_drip_of_keys_costs_at_most_the_deadline(issuer: Issuer) -> None:
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None, timeout_s=5), deadline_s=1.5)
+    issuer.drip_s = 0.05  # each byte in time for the socket timeout; the whole answer far too slow
+    started = time.monotonic()
+    with pytest.raises(TokenError):
+        verifier(issuer, cache).verify(issuer.token("ES256"))
+    assert time.monotonic() - started < 3
