@@ -149,8 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     dlq_list.add_argument("--status", choices=("OPEN", "RESOLVED", "ALL"), default="OPEN", help="default OPEN")
     dlq_list.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     dlq_list.set_defaults(handler=_dlq_list)
-    dlq_show = dlq_sub.add_parser("show", help="one dead letter with its log row", description="one dead letter")
+    dlq_show = dlq_sub.add_parser("show", help="one dead letter with its log row",
+                                  description="one dead letter with its log row; personal data masked unless --unmask")
     dlq_show.add_argument("id", type=int)
+    dlq_show.add_argument("--unmask", action="store_true", help="show the raw value as logged")
     dlq_show.set_defaults(handler=_dlq_show)
     dlq_replay = dlq_sub.add_parser(
         "replay", help="re-run the current projector code on open dead letters",
@@ -160,6 +162,17 @@ def _parser() -> argparse.ArgumentParser:
     dlq_replay.add_argument("--projector", choices=NAMES, help="only this projector")
     dlq_replay.add_argument("--id", type=int, action="append", dest="ids", help="only this dead letter (repeatable)")
     dlq_replay.set_defaults(handler=_dlq_replay)
+    history_cmd = command("history", _no_subcommand, "a record's full event history: `bo history tx ID`")
+    history_sub = history_cmd.add_subparsers(dest="history_command", required=True, metavar="KIND")
+    for kind, what in (("tx", "a ledger entry (tx_id)"), ("order", "a payment order (order_id)")):
+        one = history_sub.add_parser(kind, help=f"every log row about {what}, with its fate",
+                                     description=f"every log row about {what}, in position order, with its Kafka"
+                                                 " coordinates or backfill source and its fate in the active version;"
+                                                 " personal data masked unless --unmask")
+        one.add_argument("id")
+        one.add_argument("--unmask", action="store_true", help="show the payer's data as logged")
+        one.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+        one.set_defaults(handler=_history, history_kind=kind)
     log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
@@ -451,7 +464,7 @@ def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
     from replay.dead_letters import show_dead_letter
 
     with connect(database_url(settings)) as conn:
-        letter = show_dead_letter(conn, args.id)
+        letter = show_dead_letter(conn, args.id, unmask=args.unmask)
     if letter is None:
         print(f"bo: no dead letter {args.id}", file=sys.stderr)
         return 1
@@ -470,6 +483,39 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
     datastore.close()
     print(f"replayed {report.replayed} dead letter(s): {report.resolved} resolved, "
           f"{report.replayed - report.resolved} still open {report.still_open or ''}")
+    return 0
+
+
+def _history(settings: Settings, args: argparse.Namespace) -> int:
+    from api.representations import history_item
+    from eventstore.db import connect
+    from projections import history
+
+    subject = history.TX if args.history_kind == "tx" else history.PAYMENT_ORDER
+    shown, after = 0, 0
+    with connect(database_url(settings)) as conn:
+        while True:
+            rows, following = history.history_page(conn, subject, args.id, after, 200)
+            for row in rows:
+                item = history_item(row, unmask=args.unmask)
+                shown += 1
+                if args.json:
+                    print(json.dumps(item, default=str, ensure_ascii=False))
+                    continue
+                where = item["source"]
+                origin = f"{where['file']}:{where['line']}" if "file" in where else \
+                    f"{where['topic']}[{where['partition']}]@{where['offset']}"
+                fate = item["fate"] or "not applied yet"
+                reason = f" {item['reason']}: {item['detail']}" if item["reason"] else ""
+                print(f"{item['position']:>10}  {item['ingested_at']}  {origin}  {item['event_id'] or '-'}  "
+                      f"{fate}{reason}")
+                print(f"            {json.dumps(item['payload'], ensure_ascii=False)}")
+            if following is None:
+                break
+            after = following
+    if not shown:
+        print(f"bo: no log row about {args.history_kind} {args.id}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,7 @@ from eventsourcing.postgres import PostgresDatastore
 from psycopg.rows import dict_row
 
 from projections import registry
+from projections.masking import mask_payload
 from projections.runner import ProjectionRunner
 
 SELECT_DEAD_LETTERS = """
@@ -53,15 +56,36 @@ def list_dead_letters(conn: psycopg.Connection[Any], where: DeadLetterFilter, *,
         }).fetchall()
 
 
-def show_dead_letter(conn: psycopg.Connection[Any], dead_letter_id: int) -> dict[str, Any] | None:
-    """The dead letter with the log row it points at; raw bytes as text when they are UTF-8."""
+def show_dead_letter(conn: psycopg.Connection[Any], dead_letter_id: int, *, unmask: bool = False
+                     ) -> dict[str, Any] | None:
+    """The dead letter with the log row it points at.
+
+    The raw value is shown with the payload's personal fields masked when it is a JSON
+    envelope; a value that is not cannot be masked field by field, so only its size and
+    SHA-256 are shown. `unmask` shows the bytes as logged (as text when they are UTF-8).
+    """
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(SELECT_DEAD_LETTER_WITH_ROW, {"id": dead_letter_id}).fetchone()
     if row is None:
         return None
-    for column in ("raw_key", "raw_value"):
-        row[column] = readable_bytes(row[column])
+    row["raw_key"] = readable_bytes(row["raw_key"])
+    row["raw_value"] = readable_bytes(row["raw_value"]) if unmask else masked_value(row["raw_value"])
     return row
+
+
+def masked_value(value: bytes | None) -> dict[str, Any] | None:
+    """A logged value for an operator's eyes: the envelope with its payload masked, or its size and digest."""
+    if value is None:
+        return None
+    raw = bytes(value)
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and isinstance(document.get("payload"), dict):
+        return {"json_masked": {**document, "payload": mask_payload(document["payload"])}}
+    return {"not_shown": f"{len(raw)} bytes, sha256 {hashlib.sha256(raw).hexdigest()} (not a JSON envelope:"
+                         " it cannot be masked; --unmask shows it)"}
 
 
 def readable_bytes(value: bytes | None) -> dict[str, str] | None:

@@ -32,14 +32,16 @@ def test_filters_by_reason_and_projector(projected: str) -> None:
     assert [d["id"] for d in page] == [d["id"] for d in everything[3:5]]
 
 
-def test_show_gives_the_log_row_with_readable_bytes(projected: str) -> None:
+def test_show_gives_the_log_row_with_readable_bytes_only_when_unmasked(projected: str) -> None:
     with psycopg.connect(projected) as conn:
         (invalid,) = list_dead_letters(conn, DeadLetterFilter(reason="INVALID_JSON", projector="ledger_entries"))
-        shown = show_dead_letter(conn, invalid["id"])
+        shown = show_dead_letter(conn, invalid["id"], unmask=True)
+        masked = show_dead_letter(conn, invalid["id"])
         assert show_dead_letter(conn, 10**9) is None
-    assert shown is not None
+    assert shown is not None and masked is not None
     assert shown["raw_value"] == {"text": "{not json"} and shown["raw_key"] == {"text": "tx-bad-1"}
     assert (shown["topic"], shown["source"]) == ("bo.ledger-entries.v1", "kafka")
+    assert "not json" not in json.dumps(masked["raw_value"]) and "9 bytes, sha256" in masked["raw_value"]["not_shown"]
 
 
 def test_the_cli_lists_and_shows(projected: str) -> None:
