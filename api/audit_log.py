@@ -110,6 +110,10 @@ SELECT_TRIGGERS = """
        AND tgname IN ('audit_log_append_only', 'audit_log_no_truncate', 'audit_log_chain')
 """
 TRIGGERS = ("audit_log_append_only", "audit_log_no_truncate", "audit_log_chain")
+# What a signed checkpoint records of the trail, and finds again when it is verified.
+SELECT_HEAD = "SELECT id, row_hash, at FROM bo.audit_log ORDER BY id DESC LIMIT 1"
+SELECT_ROW_HASH_AT = "SELECT row_hash FROM bo.audit_log WHERE id = %(id)s"
+SELECT_FIRST_EARLIER_AFTER = "SELECT min(id) FROM bo.audit_log WHERE id > %(id)s AND at < %(at)s"
 
 
 @dataclass

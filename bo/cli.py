@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bo import logs
+from bo.checkpoints import CheckpointKey, verify_checkpoints, write_checkpoint
 from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, database_url, migration_database_url
@@ -173,11 +174,22 @@ def _parser() -> argparse.ArgumentParser:
         one.add_argument("--unmask", action="store_true", help="show the payer's data as logged")
         one.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
         one.set_defaults(handler=_history, history_kind=kind)
-    log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`")
+    log_cmd = command("log", _no_subcommand, "the event log: `bo log verify`, `bo log checkpoint`")
     log_sub = log_cmd.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
-    verify_cmd = log_sub.add_parser("verify", help="check the log's hash chain and immutability",
-                                    description="check the log's hash chain and immutability")
+    verify_cmd = log_sub.add_parser(
+        "verify", help="check the log's and the audit trail's hash chains and immutability",
+        description="check the log's and the audit trail's hash chains and immutability; with --checkpoints, also"
+                    " that nothing up to each signed checkpoint changed")
+    verify_cmd.add_argument("--checkpoints", type=Path, default=None, metavar="DIR",
+                            help="a folder of checkpoints written by `bo log checkpoint`")
     verify_cmd.set_defaults(handler=_log_verify)
+    checkpoint_cmd = log_sub.add_parser(
+        "checkpoint", help="write a signed checkpoint of both chains where the database cannot write",
+        description="sign the heads of the log's and the audit trail's hash chains with the checkpoint key under"
+                    " BO_HOME and write them to a new read-only file in DIR (write-once storage in production)")
+    checkpoint_cmd.add_argument("--dir", type=Path, default=None, metavar="DIR",
+                                help="where to write it (default BO_HOME/checkpoints)")
+    checkpoint_cmd.set_defaults(handler=_log_checkpoint)
     token_cmd = command("dev-token", _dev_token, "print a JWT signed by the development issuer (not in prod)")
     token_cmd.add_argument("--role", action="append", required=True, choices=("ADMIN_READ", "ADMIN_AUDIT"),
                            dest="roles", help="a role the token carries (repeatable)")
@@ -537,7 +549,30 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
                         "position", report.broken_position)
     _print_verification("audit trail", trail.ok, trail.rows, f"id {trail.head}", trail.problems,
                         "audit row", trail.broken_id)
-    return 0 if report.ok and trail.ok else 1
+    if args.checkpoints is None:
+        return 0 if report.ok and trail.ok else 1
+    with connect(database_url(settings)) as conn:
+        signed = verify_checkpoints(conn, CheckpointKey(settings.home), args.checkpoints)
+    if signed.ok:
+        print(f"checkpoints verified: {signed.checked} signed checkpoint(s) in {args.checkpoints} still hold")
+    else:
+        print(f"checkpoint verification FAILED ({signed.checked} checked):")
+        for problem in signed.problems or []:
+            print(f"  - {problem}")
+        for chain, at in sorted((signed.first_bad or {}).items()):
+            print(f"first bad {chain} {'position' if chain == 'log' else 'audit row'}: {at}"
+                  " (a rewrite shows at the first checkpoint it broke: the change is at or before it)")
+    return 0 if report.ok and trail.ok and signed.ok else 1
+
+
+def _log_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
+    from eventstore.db import connect
+
+    folder = args.dir or Path(settings.home).expanduser() / "checkpoints"
+    with connect(database_url(settings)) as conn:
+        path = write_checkpoint(conn, CheckpointKey(settings.home), folder)
+    print(f"checkpoint written: {path}")
+    return 0
 
 
 def _print_verification(what: str, ok: bool, rows: int, head: str, problems: list[str], unit: str,
