@@ -146,7 +146,7 @@ def verify_trail(conn: psycopg.Connection[Any], *, batch: int = 5000) -> TrailRe
     report = TrailReport()
     enabled = {r[0] for r in conn.execute(SELECT_TRIGGERS).fetchall()}
     report.problems += [f"trigger {t} is missing or disabled" for t in TRIGGERS if t not in enabled]
-    report.problems += [f"role {role} (bo_app or a member of it) can change bo.audit_log: it {why}"
+    report.problems += [f"role {role} (a service role or a member of one) can change bo.audit_log: it {why}"
                         for role, why in roles_that_can_change(conn, "bo.audit_log")]
     previous: bytes | None = None
     with conn.cursor(row_factory=dict_row) as cur:

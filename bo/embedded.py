@@ -45,22 +45,24 @@ def migration_database_url(settings: Settings) -> str:
     return embedded_database_url(settings.home)
 
 
-def app_role_url(admin_url: str, role: str = APP_LOGIN_ROLE) -> str:
-    """Make (once) a login role in `bo_app` and answer the same URL connecting as it.
+def app_role_url(admin_url: str, role: str = APP_LOGIN_ROLE, group: str = "bo_app") -> str:
+    """Make (once) a login role in `group` (by default `bo_app`, the all-in-one role; the
+    service roles of migration 0006 otherwise) and answer the same URL connecting as it.
 
     For the embedded server and tests only, where the superuser is at hand and local
     connections are trusted; production deployments create their own login role.
     """
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute("""
-            DO $$ BEGIN
-                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bo_app') THEN
-                    CREATE ROLE bo_app NOLOGIN;
-                END IF;
-            END $$""")
+        if group == "bo_app":
+            conn.execute("""
+                DO $$ BEGIN
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bo_app') THEN
+                        CREATE ROLE bo_app NOLOGIN;
+                    END IF;
+                END $$""")
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE bo_app").format(sql.Identifier(role)))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(sql.Identifier(role), sql.Identifier(group)))
     return make_conninfo(admin_url, user=role)
 
 

@@ -33,14 +33,16 @@ SELECT_TRIGGERS = """
      WHERE tgrelid = 'bo.event_log'::regclass AND tgenabled IN ('O', 'A')  -- 'R' (replica only) never fires
        AND tgname IN ('event_log_append_only', 'event_log_no_truncate')
 """
-# bo_app and every role in it: none may change an append-only table (the log, the audit trail).
+# The service roles (migrations 0002, 0006) and every role in them: none may change an
+# append-only table (the log, the audit trail).
+SERVICE_ROLES = ("bo_app", "bo_ingest", "bo_projector", "bo_api", "bo_operator")
 SELECT_ROLES_THAT_CAN_CHANGE = """
     WITH app_roles AS (
-        SELECT r.oid, r.rolname, r.rolsuper FROM pg_roles r WHERE r.rolname = 'bo_app'
+        SELECT r.oid, r.rolname, r.rolsuper FROM pg_roles r WHERE r.rolname = ANY(%(service_roles)s)
         UNION
         SELECT m.oid, m.rolname, m.rolsuper FROM pg_roles m
           JOIN pg_auth_members am ON am.member = m.oid
-          JOIN pg_roles g ON g.oid = am.roleid AND g.rolname = 'bo_app'
+          JOIN pg_roles g ON g.oid = am.roleid AND g.rolname = ANY(%(service_roles)s)
     )
     SELECT a.rolname,
            CASE WHEN a.rolsuper THEN 'is a superuser'
@@ -108,7 +110,8 @@ def verify(conn: psycopg.Connection[Any], *, batch: int = 5000,
 
 def roles_that_can_change(conn: psycopg.Connection[Any], table: str) -> list[tuple[str, str]]:
     """(role, why) for bo_app and each role in it that could change `table` (an append-only one)."""
-    return [(str(r[0]), str(r[1])) for r in conn.execute(SELECT_ROLES_THAT_CAN_CHANGE, {"table": table}).fetchall()]
+    found = conn.execute(SELECT_ROLES_THAT_CAN_CHANGE, {"table": table, "service_roles": list(SERVICE_ROLES)})
+    return [(str(r[0]), str(r[1])) for r in found.fetchall()]
 
 
 def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> None:
@@ -117,7 +120,7 @@ def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> 
         if trigger not in enabled:
             report.problems.append(f"trigger {trigger} is missing or disabled")
     for role, why in roles_that_can_change(conn, "bo.event_log"):
-        report.problems.append(f"role {role} (bo_app or a member of it) can change bo.event_log: it {why}")
+        report.problems.append(f"role {role} (a service role or a member of one) can change bo.event_log: it {why}")
     for group, stream, partition, next_offset in conn.execute(SELECT_MISSING_LAST_ROWS).fetchall():
         report.problems.append(f"{stream}[{partition}] offset {next_offset - 1}, recorded as logged for "
                                f"{group}, is missing from the log (rows deleted at the tail?)")

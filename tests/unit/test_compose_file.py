@@ -39,11 +39,19 @@ def test_bo_commands_exist_in_the_cli() -> None:
             assert service["command"][0] in commands, name
 
 
-def test_services_do_not_connect_as_the_schema_owner() -> None:
+def login(url: str) -> str:
+    return url.split("://")[1].split(":")[0]
+
+
+def test_each_service_connects_with_a_login_in_its_own_group_never_as_the_owner() -> None:
     services = compose()["services"]
-    app_url = services["ingest"]["environment"]["BO_DATABASE_URL"]
-    owner_url = services["migrate"]["environment"]["BO_MIGRATION_DATABASE_URL"]
-    assert app_url.split("://")[1].split(":")[0] == "bo_service"
-    assert owner_url.split("://")[1].split(":")[0] != "bo_service"
+    owner = login(services["migrate"]["environment"]["BO_MIGRATION_DATABASE_URL"])
+    expected = {"ingest": "bo_ingest_svc", "project": "bo_projector_svc", "api": "bo_api_svc"}
+    for name, role in expected.items():
+        assert login(services[name]["environment"]["BO_DATABASE_URL"]) == role, name
+        assert role != owner
     init = (REPO / "deploy" / "postgres-init" / "01-app-role.sql").read_text()
-    assert "bo_service LOGIN" in init and "IN ROLE bo_app" in init
+    migration = (REPO / "migrations" / "versions" / "0006_service_roles.py").read_text()
+    for group in ("bo_ingest", "bo_projector", "bo_api", "bo_operator"):
+        assert f"'{group}'" in init, f"the init script makes no login in {group}"
+        assert group in migration, f"migration 0006 grants nothing to {group}"
