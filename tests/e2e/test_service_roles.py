@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,10 @@ def test_the_flow_runs_with_a_role_per_service(roles: Roles, broker: DevBroker, 
             assert done.returncode == 0, (command, done.stdout, done.stderr)
         after = get(f"http://127.0.0.1:{port}/admin/tx/tx-1d", token)
         assert after["projection"]["version"] == 2 and "amount_minor" in after
+        get(f"http://127.0.0.1:{port}/admin/payment-orders/ord-1/history?unmask=true", token)
+        forged = token[:-8] + "AAAAAAAA"
+        with pytest.raises(urllib.error.HTTPError):
+            get(f"http://127.0.0.1:{port}/admin/tx/tx-1d", forged)
     finally:
         for process in processes:
             process.terminate()
@@ -87,6 +92,10 @@ def test_the_flow_runs_with_a_role_per_service(roles: Roles, broker: DevBroker, 
         for log in logs.values():
             log.close()
     assert codes == [0, 0, 0], [(tmp_path / f"{n}.log").read_text()[-2000:] for n in logs]
+    printed = "".join((tmp_path / f"{name}.log").read_text() for name in logs)
+    for secret in (token, forged, token.split(".")[2], "Kim Minji", "minji.kim@example.com", "010-1234-5678",
+                   "110-222-333444", (tmp_path / "cursor.key").read_text().strip()):
+        assert secret not in printed, "a token, a secret or personal data reached the logs"
     with psycopg.connect(roles.admin) as conn:
         audited = conn.execute("SELECT count(*) FROM bo.audit_log WHERE subject = 'auditor'").fetchone()
     assert audited is not None and audited[0] >= 2
