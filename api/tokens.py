@@ -266,6 +266,9 @@ class TokenVerifier:
             raise ValueError(f"algorithms not allowed: {sorted(unknown)}")
         self.issuer, self.audience, self.keys = issuer, audience, keys
         self.leeway_s, self.algorithms = leeway_s, algorithms
+        # Parsed keys by (kid, alg), with the JWK they were parsed from: a refresh that brings
+        # another JWK for the kid replaces it. Parsing a JWK costs more than checking a signature.
+        self._parsed: dict[tuple[str, str], tuple[dict[str, Any], PyJWK]] = {}
 
     def verify(self, token: str) -> VerifiedToken:
         if len(token) > MAX_TOKEN_BYTES:
@@ -317,10 +320,17 @@ class TokenVerifier:
             raise TokenError("the token's algorithm does not fit its key")
         if "alg" in jwk and jwk["alg"] != alg:
             raise TokenError("the token's algorithm is not its key's")
+        cached = self._parsed.get((kid, alg))
+        if cached is not None and cached[0] is jwk:
+            return cached[1]
         try:
-            return PyJWK(jwk, algorithm=alg)
+            parsed = PyJWK(jwk, algorithm=alg)
         except jwt.PyJWTError:
             raise TokenError("the issuer's key is not usable") from None
+        if len(self._parsed) >= 1000:  # issuers have a handful of keys; never grow without bound
+            self._parsed.clear()
+        self._parsed[(kid, alg)] = (jwk, parsed)
+        return parsed
 
     def _check_issued_at(self, claims: Mapping[str, Any]) -> None:
         issued = claims.get("iat")
