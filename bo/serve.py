@@ -16,7 +16,7 @@ import falcon
 from gunicorn.app.base import BaseApplication
 
 from api.app import AppDeps, create_app
-from api.audit import trusted_networks
+from api.audit import Network, trusted_networks
 from api.auth import BearerTokens
 from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
 from bo import dev_issuer, logs
@@ -85,13 +85,21 @@ def authenticator(settings: Settings) -> BearerTokens:
     return BearerTokens(verifier, roles_claim=settings.roles_claim, audit_implies_read=settings.audit_implies_read)
 
 
+def proxies(settings: Settings) -> tuple[Network, ...]:
+    """`BO_TRUSTED_PROXIES`, refused in one line when it is not addresses or CIDR blocks."""
+    try:
+        return trusted_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigurationError(f"BO_TRUSTED_PROXIES: {exc}") from None
+
+
 def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.Request, falcon.Response]:
     tokens = authenticator(settings)
     pool = open_pool(url or database_url(settings), min_size=1, max_size=4, name="api")
     return create_app(AppDeps(
         pool=pool,
         authenticator=tokens,
-        trusted_proxies=trusted_networks(settings.trusted_proxies),
+        trusted_proxies=proxies(settings),
         cursor_secret=cursor_secret(settings),
         schema=schema_expectation(),
         correlation_id=logs.correlation_id,
@@ -117,6 +125,7 @@ def serve(settings: Settings, bind: str, workers: int) -> None:
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
     authenticator(settings)  # a bad configuration is refused here, once; the dev key is made once
+    proxies(settings)
     try:  # refuse what cannot heal (an old server, other migrations); start during an outage
         db.preflight(url, schema_expectation(), attempts=1)
     except DatabaseUnavailableError as exc:

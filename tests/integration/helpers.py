@@ -18,7 +18,7 @@ from api.auth import ADMIN_AUDIT, ADMIN_READ, BearerTokens
 from bo.dev_issuer import DevIssuer
 from bo.migrate import schema_expectation
 from bo.serve import authenticator
-from bo.settings import Settings
+from bo.settings import Environment, Settings
 from eventstore import log
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
@@ -62,7 +62,9 @@ def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dic
 def dev_issuer() -> tuple[DevIssuer, BearerTokens]:
     """The development issuer (its key in a folder of this test process) and the API's
     authenticator trusting it, built as `bo serve` builds it for local use."""
-    settings = Settings(home=Path(tempfile.mkdtemp(prefix="bo-test-issuer-")), _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(  # every value given: nothing is read from the developer's BO_* environment
+        _env_file=None, home=Path(tempfile.mkdtemp(prefix="bo-test-issuer-")), env=Environment.LOCAL,  # type: ignore[call-arg]
+        oidc_issuer=None, oidc_audience=None, oidc_jwks_url=None, roles_claim="roles", audit_implies_read=False)
     return DevIssuer(settings.home), authenticator(settings)
 
 

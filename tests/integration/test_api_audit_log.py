@@ -14,6 +14,8 @@ from api.app import AppDeps, create_app
 from api.audit import client_ip, redacted_query, trusted_networks
 from api.audit_log import verify_trail
 from bo.migrate import schema_expectation
+from bo.serve import proxies
+from bo.settings import ConfigurationError, Settings
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES
 from tests.integration.helpers import append_all, bearer, dev_issuer, runner, sample_records
@@ -220,3 +222,9 @@ def test_unmask_is_for_auditors_only_and_is_audited_as_such(
                             " ORDER BY id").fetchall()
     assert rows == [("hana", False, "ALLOWED"), ("hana", True, "ALLOWED"), ("ivan", True, "DENIED"),
                     ("hana", False, "ERROR")]
+
+
+def test_a_garbled_trusted_proxies_setting_is_refused_at_start_in_one_line() -> None:
+    with pytest.raises(ConfigurationError, match="BO_TRUSTED_PROXIES"):
+        proxies(Settings(_env_file=None, trusted_proxies="10.0.0.0/8, not-an-address"))  # type: ignore[call-arg]
+    assert len(proxies(Settings(_env_file=None, trusted_proxies="10.0.0.0/8, ::1"))) == 2  # type: ignore[call-arg]
