@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from api import errors, openapi
 from api.audit import AuditMiddleware, Network
 from api.auth import Authenticator, AuthMiddleware
+from api.connections import RequestConnectionMiddleware, RequestConnections
 from api.cursor import CursorCodec
 from api.middleware import JsonOnlyMiddleware, NoNulMiddleware, RequestContextMiddleware
 from api.resources.audit import AuditLogResource
@@ -32,6 +33,8 @@ class AppDeps:
     cursor_secret: bytes
     schema: SchemaExpectation
     trusted_proxies: tuple[Network, ...] = ()
+    # False only where bench/api.py measures what the trail costs; no setting reaches it.
+    audited: bool = True
     correlation_id: ContextVar[str | None] = field(
         default_factory=lambda: ContextVar("correlation_id", default=None))
     trace_id: ContextVar[str | None] = field(
@@ -39,9 +42,11 @@ class AppDeps:
 
 
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
+    connections = RequestConnections(deps.pool)
     middleware: list[Any] = [
+        RequestConnectionMiddleware(connections),  # outermost: connections go back after the audit row
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
-        AuditMiddleware(deps.pool, deps.trusted_proxies),  # outside the rest: it sees every answer
+        *([AuditMiddleware(connections, deps.trusted_proxies)] if deps.audited else []),  # it sees every answer
         JsonOnlyMiddleware(),
         AuthMiddleware(deps.authenticator),
         NoNulMiddleware(),
@@ -50,13 +55,13 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     errors.register(app)
     cursors = CursorCodec(deps.cursor_secret)
     resources: dict[str, object] = {
-        "/admin/tx/{tx_id}": TxResource(deps.pool),
-        "/admin/wallets/{wallet_id}/tx": WalletTxResource(deps.pool, cursors),
-        "/admin/payment-orders/{order_id}": PaymentOrderResource(deps.pool),
-        "/admin/tx/{tx_id}/history": HistoryResource(deps.pool, cursors, history.TX),
-        "/admin/payment-orders/{order_id}/history": HistoryResource(deps.pool, cursors, history.PAYMENT_ORDER),
-        "/admin/projections": ProjectionsResource(deps.pool),
-        "/admin/audit-log": AuditLogResource(deps.pool, cursors),
+        "/admin/tx/{tx_id}": TxResource(connections),
+        "/admin/wallets/{wallet_id}/tx": WalletTxResource(connections, cursors),
+        "/admin/payment-orders/{order_id}": PaymentOrderResource(connections),
+        "/admin/tx/{tx_id}/history": HistoryResource(connections, cursors, history.TX),
+        "/admin/payment-orders/{order_id}/history": HistoryResource(connections, cursors, history.PAYMENT_ORDER),
+        "/admin/projections": ProjectionsResource(connections),
+        "/admin/audit-log": AuditLogResource(connections, cursors),
         "/metrics": MetricsResource(deps.pool),
         "/healthz": HealthResource(),
         "/readyz": ReadyResource(deps.pool, deps.schema),

@@ -2,12 +2,14 @@
 
 `AuditMiddleware` sits outside authentication, so it sees the 401s and 403s too. After the
 resource (or the error handler) has made the answer, it appends the row (api/audit_log.py)
-in the request path; if the row cannot be written, the answer is replaced by a 503: no
-`/admin/*` answer ever leaves unaudited (fail closed). The row says who (subject, name,
-issuer, token id, roles), what (method, route template, path, resource id, the query with
-secret-looking values removed, `unmask`), the result (status and ALLOWED / DENIED /
-NOT_FOUND / ERROR), and from where (client IP, honouring `X-Forwarded-For` only from the
-trusted proxies; user agent; correlation and trace ids).
+in the request path, on the connection the look-up used (api/connections.py: one checkout,
+and one more round trip, whose commit makes the row durable before the answer leaves). If
+the row cannot be written, the answer is replaced by a 503: no `/admin/*` answer ever
+leaves unaudited (fail closed). The row says who (subject, name, issuer, token id, roles),
+what (method, route template, path, resource id, the query with secret-looking values
+removed, `unmask`), the result (status and ALLOWED / DENIED / NOT_FOUND / ERROR), and from
+where (client IP, honouring `X-Forwarded-For` only from the trusted proxies; user agent;
+correlation and trace ids).
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import falcon
-from psycopg_pool import ConnectionPool
 
 from api.audit_log import AuditEntry, record
 from api.auth import Principal, is_admin_path
+from api.connections import RequestConnections
 from api.errors import PROBLEM_JSON, RETRY_AFTER_S
 
 log = logging.getLogger(__name__)
@@ -94,8 +96,8 @@ def _cap(text: str | None) -> str | None:
 
 
 class AuditMiddleware:
-    def __init__(self, pool: ConnectionPool, trusted_proxies: Sequence[Network] = ()) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections, trusted_proxies: Sequence[Network] = ()) -> None:
+        self.connections = connections
         self.trusted = tuple(trusted_proxies)
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
@@ -112,7 +114,7 @@ class AuditMiddleware:
         # not for long: the answer stays a 503 either way.
         wait_s = 0.5 if getattr(req.context, "database_unavailable", False) else None
         try:
-            with self.pool.connection(timeout=wait_s) as conn:
+            with self.connections.for_audit(req, wait_s) as conn:  # the look-up's, when it has one
                 record(conn, self.entry(req, resp))
         except Exception as exc:
             log.error("audit row could not be written; answering 503", extra={

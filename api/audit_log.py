@@ -3,7 +3,8 @@
 The API is the trail's only writer (`record`, called by api/audit.py before each answer
 leaves) and serves its reads to auditors (`audit_page`, `GET /admin/audit-log`: newest first,
 keyset-paged by id, filterable by actor, resource and time). The table's trigger assigns
-`id`, `at` and the row's place in the hash chain; the app role may only insert and read.
+`id`, `at`, the lane and the row's place in that lane's hash chain (migration 0007: eight
+chains, so that audited requests commit side by side); the app role may only insert and read.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def audit_page(conn: psycopg.Connection[Any], where: AuditFilter, before: int | 
 # --- verification (`bo log verify`) ----------------------------------------------------------
 
 SELECT_FOR_VERIFY = """
-    SELECT id, at, subject, name, issuer, token_id, roles, method, route, path, resource, query, unmask, status,
+    SELECT id, lane, at, subject, name, issuer, token_id, roles, method, route, path, resource, query, unmask, status,
            result, client_ip, user_agent, correlation_id, trace_id, row_hash
       FROM bo.audit_log WHERE id > %(after)s ORDER BY id LIMIT %(limit)s
 """
@@ -110,10 +111,21 @@ SELECT_TRIGGERS = """
        AND tgname IN ('audit_log_append_only', 'audit_log_no_truncate', 'audit_log_chain')
 """
 TRIGGERS = ("audit_log_append_only", "audit_log_no_truncate", "audit_log_chain")
-# What a signed checkpoint records of the trail, and finds again when it is verified.
-SELECT_HEAD = "SELECT id, row_hash, at FROM bo.audit_log ORDER BY id DESC LIMIT 1"
+# What a signed checkpoint records of the trail (each lane's head), and finds again when it is verified.
+SELECT_LANES = "SELECT bo.audit_log_lanes()"
+SELECT_HEADS = """
+    SELECT l.lane, h.id, h.row_hash, h.at
+      FROM generate_series(0, bo.audit_log_lanes() - 1) AS l(lane)
+      CROSS JOIN LATERAL (SELECT id, row_hash, at FROM bo.audit_log a
+                           WHERE a.lane = l.lane ORDER BY id DESC LIMIT 1) AS h
+     ORDER BY l.lane
+"""
+SELECT_LANE_HEAD = "SELECT id FROM bo.audit_log WHERE lane = %(lane)s ORDER BY id DESC LIMIT 1"
 SELECT_ROW_HASH_AT = "SELECT row_hash FROM bo.audit_log WHERE id = %(id)s"
-SELECT_FIRST_EARLIER_AFTER = "SELECT min(id) FROM bo.audit_log WHERE id > %(id)s AND at < %(at)s"
+SELECT_FIRST_EARLIER_AFTER = """
+    SELECT min(id) FROM bo.audit_log WHERE lane = %(lane)s AND id > %(id)s AND at < %(at)s
+"""
+SELECT_FIRST_EARLIER = "SELECT min(id) FROM bo.audit_log WHERE lane = %(lane)s AND at < %(at)s"
 
 
 @dataclass
@@ -148,16 +160,17 @@ def verify_trail(conn: psycopg.Connection[Any], *, batch: int = 5000) -> TrailRe
     report.problems += [f"trigger {t} is missing or disabled" for t in TRIGGERS if t not in enabled]
     report.problems += [f"role {role} (a service role or a member of one) can change bo.audit_log: it {why}"
                         for role, why in roles_that_can_change(conn, "bo.audit_log")]
-    previous: bytes | None = None
+    previous: dict[int, bytes] = {}  # by lane: each lane is a chain of its own (migration 0007)
     with conn.cursor(row_factory=dict_row) as cur:
         while True:
             rows = cur.execute(SELECT_FOR_VERIFY, {"after": report.head, "limit": batch}).fetchall()
             for row in rows:
-                if row_hash(previous, row) != bytes(row["row_hash"]) and report.broken_id is None:
+                lane = int(row["lane"])
+                if row_hash(previous.get(lane), row) != bytes(row["row_hash"]) and report.broken_id is None:
                     report.broken_id = int(row["id"])
                     report.problems.append(f"audit row {row['id']}: row_hash does not match the row's content and"
-                                           " the previous row's hash (edited, inserted or deleted)")
-                previous = bytes(row["row_hash"])
+                                           f" the previous hash of its lane ({lane}): edited, inserted or deleted")
+                previous[lane] = bytes(row["row_hash"])
                 report.head = int(row["id"])
             report.rows += len(rows)
             if len(rows) < batch:

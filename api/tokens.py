@@ -17,7 +17,9 @@ attacker-controlled things first, the signature before any claim is trusted):
 Keys (`JwksCache`) are fetched once per miss by one thread (the others wait for its answer),
 with a timeout; an unknown `kid` refreshes them at most once per cool-down and is then
 remembered as unknown for a while, so a flood of random kids cannot hammer the issuer or
-the API; a failed refresh keeps the last good keys; new keys are picked up without a restart.
+the API; a failed refresh keeps the last good keys; new keys are picked up without a restart,
+and keys older than ten minutes are fetched again in the background, so a withdrawn key
+stops being trusted.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _FORBIDDEN_HEADERS: Final = ("jku", "x5u", "jwk", "x5c", "crit")
 MAX_JWKS_BYTES: Final = 1024 * 1024
 FETCH_TIMEOUT_S: Final = 5.0
+MAX_REMEMBERED_TOKENS: Final = 4096
 
 
 class TokenError(Exception):
@@ -84,6 +87,14 @@ class VerifiedToken:
         return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    token: VerifiedToken
+    kid: str
+    jwk: dict[str, Any]
+    expires: float
+
+
 class KeySource:
     """Where verification finds a signing key by `kid` (a JWKS cache, or a fixed set)."""
 
@@ -105,9 +116,10 @@ class JwksCache(KeySource):
     """The issuer's keys, fetched on a miss, at most once per cool-down (see module docstring)."""
 
     def __init__(self, fetch: Callable[[], Mapping[str, Any]], *, cooldown_s: float = 30.0,
-                 unknown_ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 unknown_ttl_s: float = 300.0, max_age_s: float = 600.0, clock: Callable[[], float] = time.monotonic,
                  deadline_s: float = FETCH_TIMEOUT_S) -> None:
         self._fetch = fetch
+        self._max_age_s = max_age_s
         self._deadline_s = deadline_s
         self._cooldown_s = cooldown_s
         self._unknown_ttl_s = unknown_ttl_s
@@ -120,8 +132,11 @@ class JwksCache(KeySource):
 
     def key(self, kid: str) -> dict[str, Any] | None:
         found = self._keys.get(kid)
-        if found is not None or self._known_unknown(kid):
+        if found is not None:
+            self._refresh_if_old()
             return found
+        if self._known_unknown(kid):
+            return None
         with self._lock:  # single flight: whoever holds the lock fetches, the others then look again
             found = self._keys.get(kid)
             if found is not None:
@@ -131,6 +146,22 @@ class JwksCache(KeySource):
             if found is None and refreshed:  # unknown to keys fetched just now, not merely not fetched yet
                 self._remember_unknown(kid)
             return found
+
+    def _refresh_if_old(self) -> None:
+        """Keys older than `max_age_s` are fetched again in the background, so that a key the
+        issuer has withdrawn stops being trusted; requests go on with the keys at hand."""
+        if self._fetched_at is None or self._clock() - self._fetched_at < self._max_age_s:
+            return
+        if not self._lock.acquire(blocking=False):  # a fetch is under way
+            return
+
+        def refresh() -> None:
+            try:
+                self._refresh()
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=refresh, name="jwks-refresh", daemon=True).start()
 
     def _known_unknown(self, kid: str) -> bool:
         seen = self._unknown.get(kid)
@@ -269,15 +300,38 @@ class TokenVerifier:
         # Parsed keys by (kid, alg), with the JWK they were parsed from: a refresh that brings
         # another JWK for the kid replaces it. Parsing a JWK costs more than checking a signature.
         self._parsed: dict[tuple[str, str], tuple[dict[str, Any], PyJWK]] = {}
+        # Tokens that verified, with the JWK that verified them (see `verify`).
+        self._verified: dict[str, _Verified] = {}
 
     def verify(self, token: str) -> VerifiedToken:
+        """The token's claims if it passes every check, else `TokenError`.
+
+        A token that verified is remembered, by its exact text (signature included), with the
+        JWK that verified it. The same text again is accepted without a second signature
+        check while it has not expired and the issuer's keys still hold that very JWK (a
+        refresh that drops or replaces the key forgets it). Every other check cannot change
+        its answer for the same text as time goes on. Failures are never remembered.
+        """
+        remembered = self._verified.get(token)
+        if remembered is not None and self._still_valid(remembered):
+            return remembered.token
+        verified, kid, jwk = self._verify(token)
+        if len(self._verified) >= MAX_REMEMBERED_TOKENS:  # only the issuer can mint these; still bounded
+            self._verified.clear()
+        self._verified[token] = _Verified(verified, kid, jwk, float(verified.claims["exp"]))
+        return verified
+
+    def _still_valid(self, remembered: _Verified) -> bool:
+        return time.time() < remembered.expires + self.leeway_s and self.keys.key(remembered.kid) is remembered.jwk
+
+    def _verify(self, token: str) -> tuple[VerifiedToken, str, dict[str, Any]]:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenError(f"the token is longer than {MAX_TOKEN_BYTES} bytes")
         if not _COMPACT_JWS.fullmatch(token):
             raise TokenError("the token is not a signed JWT (three base64url parts)")
         header = self._header(token)
         alg, kid = header["alg"], header["kid"]
-        key = self._key(kid, alg)
+        jwk, key = self._key(kid, alg)
         try:
             claims = jwt.decode(
                 token, key=key, algorithms=[alg], audience=self.audience, issuer=self.issuer,
@@ -291,7 +345,7 @@ class TokenVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise TokenError("the token names no subject")
-        return VerifiedToken(subject=subject, issuer=self.issuer, claims=claims)
+        return VerifiedToken(subject=subject, issuer=self.issuer, claims=claims), kid, jwk
 
     def _header(self, token: str) -> dict[str, Any]:
         try:
@@ -311,7 +365,7 @@ class TokenVerifier:
             raise TokenError("the token names no usable key id")
         return header
 
-    def _key(self, kid: str, alg: str) -> PyJWK:
+    def _key(self, kid: str, alg: str) -> tuple[dict[str, Any], PyJWK]:
         jwk = self.keys.key(kid)
         if jwk is None:
             raise TokenError("the token's key is not one of the issuer's")
@@ -322,7 +376,7 @@ class TokenVerifier:
             raise TokenError("the token's algorithm is not its key's")
         cached = self._parsed.get((kid, alg))
         if cached is not None and cached[0] is jwk:
-            return cached[1]
+            return cached
         try:
             parsed = PyJWK(jwk, algorithm=alg)
         except jwt.PyJWTError:
@@ -330,7 +384,7 @@ class TokenVerifier:
         if len(self._parsed) >= 1000:  # issuers have a handful of keys; never grow without bound
             self._parsed.clear()
         self._parsed[(kid, alg)] = (jwk, parsed)
-        return parsed
+        return jwk, parsed
 
     def _check_issued_at(self, claims: Mapping[str, Any]) -> None:
         issued = claims.get("iat")

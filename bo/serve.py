@@ -93,10 +93,11 @@ def proxies(settings: Settings) -> tuple[Network, ...]:
         raise ConfigurationError(f"BO_TRUSTED_PROXIES: {exc}") from None
 
 
-def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.Request, falcon.Response]:
+def app_deps(settings: Settings, url: str | None = None) -> AppDeps:
+    """What the API needs, from settings; the pool is opened here (so: in the worker)."""
     tokens = authenticator(settings)
     pool = open_pool(url or database_url(settings), min_size=1, max_size=4, name="api")
-    return create_app(AppDeps(
+    return AppDeps(
         pool=pool,
         authenticator=tokens,
         trusted_proxies=proxies(settings),
@@ -104,7 +105,11 @@ def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.R
         schema=schema_expectation(),
         correlation_id=logs.correlation_id,
         trace_id=logs.trace_id,
-    ))
+    )
+
+
+def build_app(settings: Settings, url: str | None = None) -> falcon.App[falcon.Request, falcon.Response]:
+    return create_app(app_deps(settings, url))
 
 
 class GunicornApp(BaseApplication):  # type: ignore[misc]
@@ -131,8 +136,12 @@ def serve(settings: Settings, bind: str, workers: int) -> None:
     except DatabaseUnavailableError as exc:
         log.warning("starting while the database is unavailable; /readyz says so until it is back",
                     extra={"error": str(exc)})
-    GunicornApp(settings, url, {
+    GunicornApp(settings, url, gunicorn_options(settings, bind, workers)).run()
+
+
+def gunicorn_options(settings: Settings, bind: str, workers: int) -> dict[str, Any]:
+    return {
         "bind": bind, "workers": workers, "worker_class": "sync", "timeout": 30,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,
         "control_socket_disable": True, "logconfig_dict": gunicorn_json_logs(settings.log_level.upper()),
-    }).run()
+    }

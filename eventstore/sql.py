@@ -12,11 +12,17 @@ APPEND_CLOCK = "SELECT clock_timestamp()"
 
 SELECT_CHAIN_HEAD = "SELECT position, row_hash FROM bo.event_log ORDER BY position DESC LIMIT 1"
 # What a signed checkpoint records of the log, and finds again when it is verified.
-SELECT_CHECKPOINT_HEAD = "SELECT position, row_hash, ingested_at FROM bo.event_log ORDER BY position DESC LIMIT 1"
+# What a signed checkpoint records of the log (bo/checkpoints.py): its head, as lane 0 of one lane.
+SELECT_CHECKPOINT_HEADS = """
+    SELECT 0 AS lane, position, row_hash, ingested_at FROM bo.event_log ORDER BY position DESC LIMIT 1
+"""
+SELECT_LANES = "SELECT 1"
+SELECT_LANE_HEAD = "SELECT position FROM bo.event_log ORDER BY position DESC LIMIT 1"
 SELECT_ROW_HASH_AT = "SELECT row_hash FROM bo.event_log WHERE position = %(position)s"
 SELECT_FIRST_EARLIER_AFTER = """
     SELECT min(position) FROM bo.event_log WHERE position > %(position)s AND ingested_at < %(ingested_at)s
 """
+SELECT_FIRST_EARLIER = "SELECT min(position) FROM bo.event_log WHERE ingested_at < %(ingested_at)s"
 
 SELECT_NEXT_OFFSETS = """
     SELECT topic, "partition", next_offset

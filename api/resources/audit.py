@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import falcon
-from psycopg_pool import ConnectionPool
 
 from api import audit_log
 from api import representations as rep
 from api.auth import ADMIN_AUDIT, require_role
+from api.connections import RequestConnections
 from api.cursor import CursorCodec, cursor_position
 from api.resources.ledger import limit_param, time_param
 
 
 class AuditLogResource:
-    def __init__(self, pool: ConnectionPool, cursors: CursorCodec) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections, cursors: CursorCodec) -> None:
+        self.connections = connections
         self.cursors = cursors
 
     @falcon.before(require_role(ADMIN_AUDIT))
@@ -25,7 +25,7 @@ class AuditLogResource:
         identity = {"a": where.actor, "r": where.resource, "f": rep.timestamp(where.from_),
                     "t": rep.timestamp(where.to)}
         before = cursor_position(self.cursors, req.get_param("cursor"), identity, "i")
-        with self.pool.connection() as conn:
+        with self.connections.connection(req) as conn:
             rows, following = audit_log.audit_page(conn, where, before, limit)
         resp.media = {
             "items": [rep.audit_entry(row) for row in rows],

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import falcon
-from psycopg_pool import ConnectionPool
 
 from api import representations as rep
 from api.auth import ADMIN_AUDIT, require_role
+from api.connections import RequestConnections
 from api.cursor import CursorCodec, cursor_position
 from api.errors import BadRequestError
 from api.resources.ledger import limit_param
@@ -25,8 +25,8 @@ def unmask_param(req: falcon.Request) -> bool:
 
 
 class HistoryResource:
-    def __init__(self, pool: ConnectionPool, cursors: CursorCodec, subject: history.Subject) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections, cursors: CursorCodec, subject: history.Subject) -> None:
+        self.connections = connections
         self.cursors = cursors
         self.subject = subject
 
@@ -37,7 +37,7 @@ class HistoryResource:
         unmask = unmask_param(req)
         identity = {"h": self.subject.projector, "id": entity_id}
         after = cursor_position(self.cursors, req.get_param("cursor"), identity, "p") or 0
-        with self.pool.connection() as conn:
+        with self.connections.connection(req) as conn:
             rows, following = history.history_page(conn, self.subject, entity_id, after, limit)
         resp.media = {
             "items": [rep.history_item(row, unmask=unmask) for row in rows],

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 import falcon
-from psycopg_pool import ConnectionPool
 
 from api import representations as rep
 from api.auth import ADMIN_AUDIT, ADMIN_READ, require_role
+from api.connections import RequestConnections
 from api.cursor import CursorCodec, InvalidCursorError
 from api.errors import BadRequestError, NotFoundError
 from projections import as_of
@@ -23,20 +23,20 @@ MAX_LIMIT, DEFAULT_LIMIT = 200, 50
 
 
 class TxResource:
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections) -> None:
+        self.connections = connections
 
     @falcon.before(require_role(ADMIN_READ))
     def on_get(self, req: falcon.Request, resp: falcon.Response, tx_id: str) -> None:
         at = as_of_param(req)
         if at is not None:
-            with self.pool.connection() as conn:
+            with self.connections.connection(req) as conn:
                 past = as_of.tx_as_of(conn, tx_id, at)
             if past is None:
                 raise NotFoundError(f"transaction {tx_id!r} as of {rep.timestamp(at)}")
             resp.media = {**rep.ledger_entry(past, 0.0), "as_of": rep.timestamp(at)}
             return
-        with self.pool.connection() as conn:
+        with self.connections.connection(req) as conn:
             row, lag = queries.get_tx_and_lag(conn, tx_id, SERVING)
         if row is None:
             raise NotFoundError(f"transaction {tx_id!r}")
@@ -44,8 +44,8 @@ class TxResource:
 
 
 class WalletTxResource:
-    def __init__(self, pool: ConnectionPool, cursors: CursorCodec) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections, cursors: CursorCodec) -> None:
+        self.connections = connections
         self.cursors = cursors
 
     @falcon.before(require_role(ADMIN_READ))
@@ -60,7 +60,7 @@ class WalletTxResource:
         identity = {"w": wallet_id, "s": wallet.status_group,
                     "f": rep.timestamp(wallet.from_), "t": rep.timestamp(wallet.to)}
         after = self._after(req.get_param("cursor"), identity)
-        with self.pool.connection() as conn:
+        with self.connections.connection(req) as conn:
             rows, following = queries.wallet_page(conn, wallet, after, limit)
             lag = data_lag_seconds(conn, SERVING)
         resp.media = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import falcon
-from psycopg_pool import ConnectionPool
 
 from api import representations as rep
 from api.auth import ADMIN_READ, require_role
+from api.connections import RequestConnections
 from api.errors import NotFoundError
 from api.resources.ledger import as_of_param
 from projections import as_of
@@ -21,16 +21,16 @@ SERVING = ("payment_orders", "ledger_entries", "payment_ledger_pairs")
 
 
 class PaymentOrderResource:
-    def __init__(self, pool: ConnectionPool) -> None:
-        self.pool = pool
+    def __init__(self, connections: RequestConnections) -> None:
+        self.connections = connections
 
     @falcon.before(require_role(ADMIN_READ))
     def on_get(self, req: falcon.Request, resp: falcon.Response, order_id: str) -> None:
         at = as_of_param(req)
         if at is not None:
-            self._as_of(resp, order_id, at)
+            self._as_of(req, resp, order_id, at)
             return
-        with self.pool.connection() as conn:
+        with self.connections.connection(req) as conn:
             order = get_order(conn, order_id)
             entries = entries_for_order(conn, order_id)
             if order is None and not entries:
@@ -45,8 +45,8 @@ class PaymentOrderResource:
             "data_lag_sec": lag,
         }
 
-    def _as_of(self, resp: falcon.Response, order_id: str, at: datetime) -> None:
-        with self.pool.connection() as conn:
+    def _as_of(self, req: falcon.Request, resp: falcon.Response, order_id: str, at: datetime) -> None:
+        with self.connections.connection(req) as conn:
             past = as_of.order_as_of(conn, order_id, at)
         if past is None:
             raise NotFoundError(f"payment order {order_id!r} as of {rep.timestamp(at)}")

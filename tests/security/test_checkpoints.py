@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bo.checkpoints import CheckpointKey
 from bo.embedded import app_role_url
 from bo.migrate import upgrade
 from tests.conftest import SAMPLES, _create_database, _drop_database
@@ -149,10 +150,41 @@ def test_a_rewritten_and_rechained_audit_row_is_caught(stack: Stack) -> None:
     failed(stack, "audit id 5 no longer has the signed hash", "first bad audit audit row: 5")
 
 
+def test_a_backdated_audit_row_in_a_lane_empty_at_the_checkpoint_is_caught(stack: Stack) -> None:
+    stack.as_superuser(
+        "ALTER TABLE bo.audit_log DISABLE TRIGGER USER",
+        "INSERT INTO bo.audit_log (id, lane, at, subject, method, path, status, result, row_hash)"
+        " VALUES (900, 5, '2020-01-01T00:00:00Z', 'ghost', 'GET', '/admin/tx/tx-1d', 200, 'ALLOWED', '\\x00')",
+        "UPDATE bo.audit_log SET row_hash = bo.audit_log_row_hash(NULL, r) FROM bo.audit_log r"
+        " WHERE r.id = 900 AND bo.audit_log.id = 900",  # a valid one-row chain of its own lane
+        "ALTER TABLE bo.audit_log ENABLE TRIGGER USER")
+    failed(stack, "audit id 900 (lane 5, empty at the checkpoint) claims a time before it",
+           "first bad audit audit row: 900")
+
+
+def test_a_checkpoint_of_the_previous_format_still_verifies(stack: Stack) -> None:
+    (path,) = sorted(stack.checkpoints.glob("checkpoint-*.json"))
+    document = json.loads(path.read_text())
+    document.pop("signature")
+    body = {"format": 1, "key_id": document["key_id"], "at": document["at"],  # one head per chain, no lanes
+            "log": {k: v for k, v in document["log"][0].items() if k != "lane"},
+            "audit": {k: v for k, v in document["audit"][0].items() if k != "lane"}}
+    old = stack.checkpoints / "checkpoint-00000000T000000000000Z.json"
+    old.write_text(json.dumps({**body, "signature": CheckpointKey(stack.home).sign(body)}))
+    assert stack.verify().returncode == 0
+    stack.as_superuser(
+        "ALTER TABLE bo.audit_log DISABLE TRIGGER USER",
+        "UPDATE bo.audit_log SET subject = 'nobody' WHERE subject = 'user-1'",
+        RECHAIN_AUDIT,
+        "ALTER TABLE bo.audit_log ENABLE TRIGGER USER")
+    checked = stack.verify()
+    assert checked.returncode == 1 and "checkpoint-00000000T000000000000Z.json: audit id 5" in checked.stdout
+
+
 def test_a_forged_or_altered_checkpoint_is_refused(stack: Stack) -> None:
     (path,) = sorted(stack.checkpoints.glob("checkpoint-*.json"))
     document = json.loads(path.read_text())
-    document["log"]["row_hash"] = "00" * 32
+    document["log"][0]["row_hash"] = "00" * 32
     path.chmod(0o644)
     path.write_text(json.dumps(document))
     checked = stack.verify()
