@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -181,3 +181,49 @@ def test_a_slow_drip_of_keys_costs_at_most_the_deadline(issuer: Issuer) -> None:
     with pytest.raises(TokenError):
         verifier(issuer, cache).verify(issuer.token("ES256"))
     assert time.monotonic() - started < 3
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_a_remembered_token_is_refused_once_the_issuer_withdraws_its_key(issuer: Issuer) -> None:
+    clock = Clock()
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None), max_age_s=600, clock=clock)
+    check = verifier(issuer, cache)
+    token = issuer.token("ES256")
+    check.verify(token)
+    check.verify(token)  # remembered: no second fetch, no second signature check
+    assert issuer.jwks_fetches == 1
+    issuer.rotate()  # the key that signed `token` is withdrawn (say, it leaked)
+    clock.now += 601
+    check.verify(token)  # still the keys at hand: this request does not wait for the issuer ...
+    wait_for(lambda: issuer.jwks_fetches == 2)  # ... the refresh runs beside it
+    wait_for(lambda: cache.key(issuer.kid_for("ES256")) is not None)
+    with pytest.raises(TokenError, match="not one of the issuer's"):
+        check.verify(token)
+
+
+def test_a_remembered_token_is_refused_once_it_expires(issuer: Issuer) -> None:
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None))
+    check = TokenVerifier(issuer=issuer.url, audience=issuer.audience, keys=cache, leeway_s=0)
+    token = issuer.token("ES256", exp=int(time.time()) + 1)
+    check.verify(token)
+    time.sleep(2.1)
+    with pytest.raises(TokenError):
+        check.verify(token)
+
+
+def test_a_refused_token_is_never_remembered(issuer: Issuer) -> None:
+    cache = JwksCache(jwks_fetcher(jwks_url=issuer.jwks_url, issuer=None))
+    check = verifier(issuer, cache)
+    token = issuer.token("ES256")
+    header, claims, signature = token.split(".")
+    tampered = f"{header}.{claims}.{signature[:-4]}AAAA"
+    for _ in range(3):
+        with pytest.raises(TokenError):
+            check.verify(tampered)
+    assert check.verify(token).subject == "alice"
