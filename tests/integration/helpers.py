@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,8 +64,10 @@ def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dic
 def dev_issuer() -> tuple[DevIssuer, BearerTokens]:
     """The development issuer (its key in a folder of this test process) and the API's
     authenticator trusting it, built as `bo serve` builds it for local use."""
+    home = Path(tempfile.mkdtemp(prefix="bo-test-issuer-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     settings = Settings(  # every value given: nothing is read from the developer's BO_* environment
-        _env_file=None, home=Path(tempfile.mkdtemp(prefix="bo-test-issuer-")), env=Environment.LOCAL,  # type: ignore[call-arg]
+        _env_file=None, home=home, env=Environment.LOCAL,  # type: ignore[call-arg]
         oidc_issuer=None, oidc_audience=None, oidc_jwks_url=None, roles_claim="roles", audit_implies_read=False)
     return DevIssuer(settings.home), authenticator(settings)
 
