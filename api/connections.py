@@ -4,8 +4,8 @@ A request takes a connection from the pool the first time it needs one (`connect
 keeps it for the rest of the request, and gives it back when the answer is made
 (`RequestConnectionMiddleware`, outside every other middleware, so the audit row of
 api/audit.py is written on it first). So a look-up and its audit row cost one checkout
-(the pool checks a connection when it lends it) instead of two, and a request holds at
-most one connection: a pool of N serves N requests at once.
+(the pool checks a connection when it lends it) instead of two, and a request holds one
+connection (two only when its first broke and the audit row needs a fresh one).
 
 A connection that broke or was left inside a transaction is not lent again within the
 request: the audit row then takes a fresh one (`for_audit`).

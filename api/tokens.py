@@ -154,6 +154,9 @@ class JwksCache(KeySource):
             return
         if not self._lock.acquire(blocking=False):  # a fetch is under way
             return
+        if self._fetched_at is not None and self._clock() - self._fetched_at < self._max_age_s:
+            self._lock.release()  # another thread refreshed them meanwhile
+            return
 
         def refresh() -> None:
             try:
@@ -161,7 +164,11 @@ class JwksCache(KeySource):
             finally:
                 self._lock.release()
 
-        threading.Thread(target=refresh, name="jwks-refresh", daemon=True).start()
+        try:
+            threading.Thread(target=refresh, name="jwks-refresh", daemon=True).start()
+        except BaseException:
+            self._lock.release()  # no thread: never leave the lock held
+            raise
 
     def _known_unknown(self, kid: str) -> bool:
         seen = self._unknown.get(kid)
@@ -183,7 +190,9 @@ class JwksCache(KeySource):
                         extra={"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                                "keys": len(self._keys)})
             return False
-        self._keys = keys
+        # A key the issuer still publishes unchanged stays the same object, so the tokens it
+        # verified stay remembered (TokenVerifier.verify); a withdrawn or replaced one does not.
+        self._keys = {kid: self._keys[kid] if self._keys.get(kid) == jwk else jwk for kid, jwk in keys.items()}
         self._unknown = {kid: at for kid, at in self._unknown.items() if kid not in keys}
         return True
 
@@ -318,7 +327,7 @@ class TokenVerifier:
         verified, kid, jwk = self._verify(token)
         if len(self._verified) >= MAX_REMEMBERED_TOKENS:  # only the issuer can mint these; still bounded
             self._verified.clear()
-        self._verified[token] = _Verified(verified, kid, jwk, float(verified.claims["exp"]))
+        self._verified[token] = _Verified(verified, kid, jwk, int(verified.claims["exp"]))  # PyJWT's int(exp)
         return verified
 
     def _still_valid(self, remembered: _Verified) -> bool:

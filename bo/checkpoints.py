@@ -47,19 +47,17 @@ class Chain:
     key: str  # position or id
     time: str  # ingested_at or at
     heads: str  # (lane, key, row_hash, time) of each lane's last row
-    lanes: str
     lane_head: str
     row_hash_at: str
-    first_earlier_after: str
-    first_earlier: str
+    first_earlier_after: str  # in the signed head's lane, after it
+    first_earlier_elsewhere: str  # in any lane but the signed ones
 
 
 CHAINS: Final = (
-    Chain("log", "position", "ingested_at", log_sql.SELECT_CHECKPOINT_HEADS, log_sql.SELECT_LANES,
-          log_sql.SELECT_LANE_HEAD, log_sql.SELECT_ROW_HASH_AT, log_sql.SELECT_FIRST_EARLIER_AFTER,
-          log_sql.SELECT_FIRST_EARLIER),
-    Chain("audit", "id", "at", audit_log.SELECT_HEADS, audit_log.SELECT_LANES, audit_log.SELECT_LANE_HEAD,
-          audit_log.SELECT_ROW_HASH_AT, audit_log.SELECT_FIRST_EARLIER_AFTER, audit_log.SELECT_FIRST_EARLIER),
+    Chain("log", "position", "ingested_at", log_sql.SELECT_CHECKPOINT_HEADS, log_sql.SELECT_LANE_HEAD,
+          log_sql.SELECT_ROW_HASH_AT, log_sql.SELECT_FIRST_EARLIER_AFTER, log_sql.SELECT_FIRST_EARLIER_ELSEWHERE),
+    Chain("audit", "id", "at", audit_log.SELECT_HEADS, audit_log.SELECT_LANE_HEAD, audit_log.SELECT_ROW_HASH_AT,
+          audit_log.SELECT_FIRST_EARLIER_AFTER, audit_log.SELECT_FIRST_EARLIER_ELSEWHERE),
 )
 
 
@@ -164,40 +162,55 @@ def _signed_heads(document: dict[str, Any], chain: Chain) -> list[dict[str, Any]
 
 def _check_chain(conn: psycopg.Connection[Any], chain: Chain, document: dict[str, Any], name: str,
                  report: CheckpointReport) -> None:
+    """Each signed head still there with its hash, and no row after the checkpoint dated before it.
+
+    "Before it": for format 2, before the checkpoint's own database time less `IN_FLIGHT_GRACE`
+    (or before the lane head's time, if later), in every lane; a lane quiet for weeks is held
+    to the checkpoint's time, not to its old head's. Rows of lanes the checkpoint did not sign
+    (empty then, or a lane the database invents later) are all held to it, by a query that
+    names the signed lanes only: the database under suspicion is not asked which lanes exist.
+    Format 1 signed one head and no database time: its head's time is the bound for every row.
+    """
     heads = _signed_heads(document, chain)
+    if "database_at" in document:
+        bound: datetime | None = datetime.fromisoformat(document["database_at"]) - IN_FLIGHT_GRACE
+        elsewhere, after, signed_lanes = bound, 0, sorted({int(head["lane"]) for head in heads})
+    else:  # format 1: one chain then; every row after its head is held to the head's time
+        bound = None
+        elsewhere = datetime.fromisoformat(heads[0][chain.time]) if heads else None
+        after, signed_lanes = (int(heads[0][chain.key]) if heads else 0), []
     for head in heads:
-        _check_head(conn, chain, head, name, report)
-    if "database_at" not in document:  # format 1 recorded no lanes and no database time
+        _check_head(conn, chain, head, bound, name, report)
+    if elsewhere is None:
         return
-    signed_lanes = {int(head["lane"]) for head in heads}
-    lanes = int(conn.execute(chain.lanes).fetchone()[0])  # type: ignore[index]
-    before = datetime.fromisoformat(document["database_at"]) - IN_FLIGHT_GRACE
-    for lane in sorted(set(range(lanes)) - signed_lanes):  # empty at the checkpoint: nothing may be older
-        earlier = conn.execute(chain.first_earlier, {"lane": lane, chain.time: before}).fetchone()
-        if earlier is not None and earlier[0] is not None:
-            _report(report, chain, int(earlier[0]),
-                    f"{name}: {chain.name} {chain.key} {earlier[0]} (lane {lane}, empty at the checkpoint) claims a"
-                    f" time before it ({document['database_at']}): inserted with an old date")
+    earlier = conn.execute(chain.first_earlier_elsewhere,
+                           {"lanes": signed_lanes, "after": after, chain.time: elsewhere}).fetchone()
+    if earlier is not None and earlier[0] is not None:
+        _report(report, chain, int(earlier[0]),
+                f"{name}: {chain.name} {chain.key} {earlier[0]} (in a lane without a signed head) claims a time"
+                f" before the checkpoint ({elsewhere.isoformat()}): inserted with an old date")
 
 
-def _check_head(conn: psycopg.Connection[Any], chain: Chain, signed: dict[str, Any], name: str,
-                report: CheckpointReport) -> None:
+def _check_head(conn: psycopg.Connection[Any], chain: Chain, signed: dict[str, Any], bound: datetime | None,
+                name: str, report: CheckpointReport) -> None:
     at, lane = int(signed[chain.key]), int(signed["lane"])
     row = conn.execute(chain.row_hash_at, {chain.key: at}).fetchone()
     if row is None:
         head = conn.execute(chain.lane_head, {"lane": lane}).fetchone()
         first_missing = int(head[0]) + 1 if head is not None and int(head[0]) < at else at
-        _report(report, chain, first_missing, f"{name}: {chain.name} {chain.key} {at} is missing (truncated, or"
-                                              " restored from an older backup)")
+        ends = f"; the lane now ends at {chain.key} {int(head[0])}" if head is not None else ""
+        _report(report, chain, first_missing, f"{name}: {chain.name} {chain.key} {at} is missing (lane {lane}:"
+                                              f" truncated, or restored from an older backup){ends}")
     elif bytes(row[0]).hex() != signed["row_hash"]:
         _report(report, chain, at, f"{name}: {chain.name} {chain.key} {at} no longer has the signed hash: rows at or"
                                    " before it were rewritten and re-chained")
     signed_time = datetime.fromisoformat(signed[chain.time])
-    earlier = conn.execute(chain.first_earlier_after, {"lane": lane, chain.key: at, chain.time: signed_time}).fetchone()
+    limit = max(signed_time, bound) if bound is not None else signed_time
+    earlier = conn.execute(chain.first_earlier_after, {"lane": lane, chain.key: at, chain.time: limit}).fetchone()
     if earlier is not None and earlier[0] is not None:
         _report(report, chain, int(earlier[0]),
                 f"{name}: {chain.name} {chain.key} {earlier[0]}, after the checkpoint, claims a time before it"
-                f" ({signed[chain.time]}): inserted with an old date")
+                f" ({limit.isoformat()}): inserted with an old date")
 
 
 def _report(report: CheckpointReport, chain: Chain, at: int, problem: str) -> None:

@@ -16,13 +16,16 @@ SELECT_CHAIN_HEAD = "SELECT position, row_hash FROM bo.event_log ORDER BY positi
 SELECT_CHECKPOINT_HEADS = """
     SELECT 0 AS lane, position, row_hash, ingested_at FROM bo.event_log ORDER BY position DESC LIMIT 1
 """
-SELECT_LANES = "SELECT 1"
 SELECT_LANE_HEAD = "SELECT position FROM bo.event_log ORDER BY position DESC LIMIT 1"
 SELECT_ROW_HASH_AT = "SELECT row_hash FROM bo.event_log WHERE position = %(position)s"
 SELECT_FIRST_EARLIER_AFTER = """
     SELECT min(position) FROM bo.event_log WHERE position > %(position)s AND ingested_at < %(ingested_at)s
 """
-SELECT_FIRST_EARLIER = "SELECT min(position) FROM bo.event_log WHERE ingested_at < %(ingested_at)s"
+# The log has one lane (0): when its head was signed, there is nowhere else to look.
+SELECT_FIRST_EARLIER_ELSEWHERE = """
+    SELECT min(position) FROM bo.event_log
+     WHERE NOT (0 = ANY(%(lanes)s::int[])) AND position > %(after)s AND ingested_at < %(ingested_at)s
+"""
 
 SELECT_NEXT_OFFSETS = """
     SELECT topic, "partition", next_offset

@@ -133,6 +133,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("LOCK TABLE bo.audit_log IN EXCLUSIVE MODE")  # no append can land in a lane after the check
     op.execute("""
         DO $$
         BEGIN

@@ -158,8 +158,34 @@ def test_a_backdated_audit_row_in_a_lane_empty_at_the_checkpoint_is_caught(stack
         "UPDATE bo.audit_log SET row_hash = bo.audit_log_row_hash(NULL, r) FROM bo.audit_log r"
         " WHERE r.id = 900 AND bo.audit_log.id = 900",  # a valid one-row chain of its own lane
         "ALTER TABLE bo.audit_log ENABLE TRIGGER USER")
-    failed(stack, "audit id 900 (lane 5, empty at the checkpoint) claims a time before it",
+    failed(stack, "audit id 900 (in a lane without a signed head) claims a time before the checkpoint",
            "first bad audit audit row: 900")
+
+
+def test_a_backdated_row_after_the_head_of_a_quiet_lane_is_caught(stack: Stack) -> None:
+    append_row = ("INSERT INTO bo.audit_log (id, lane, at, subject, method, path, status, result, row_hash)"
+                  " VALUES ({id}, 1, now() - interval '{age}', 'ghost', 'GET', '/admin/tx/tx-1d', 200, 'ALLOWED',"
+                  " '\\x00')")
+    rechain_lane_1 = """
+        DO $$
+        DECLARE previous bytea := NULL; r bo.audit_log;
+        BEGIN
+            FOR r IN SELECT * FROM bo.audit_log WHERE lane = 1 ORDER BY id LOOP
+                previous := bo.audit_log_row_hash(previous, r);
+                UPDATE bo.audit_log SET row_hash = previous WHERE id = r.id;
+            END LOOP;
+        END $$"""
+    # Lane 1 last took a row two days ago; the checkpoint signs that head.
+    stack.as_superuser("ALTER TABLE bo.audit_log DISABLE TRIGGER USER", append_row.format(id=800, age="2 days"),
+                       rechain_lane_1, "ALTER TABLE bo.audit_log ENABLE TRIGGER USER")
+    for old in stack.checkpoints.glob("checkpoint-*.json"):
+        old.unlink()
+    stack.checkpoint()
+    assert stack.verify().returncode == 0
+    # After the checkpoint: a row dated yesterday, after lane 1's head but long before the checkpoint.
+    stack.as_superuser("ALTER TABLE bo.audit_log DISABLE TRIGGER USER", append_row.format(id=901, age="1 day"),
+                       rechain_lane_1, "ALTER TABLE bo.audit_log ENABLE TRIGGER USER")
+    failed(stack, "audit id 901, after the checkpoint, claims a time before it", "first bad audit audit row: 901")
 
 
 def test_a_checkpoint_of_the_previous_format_still_verifies(stack: Stack) -> None:
