@@ -36,7 +36,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -49,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from bo.dev_issuer import DevIssuer  # noqa: E402
-from bo.embedded import app_role_url, embedded_database_url, stop_embedded  # noqa: E402
+from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 ENTRIES = 1_000_000
@@ -192,17 +191,12 @@ def per_request_ms(rps: float) -> float:
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
-    home = Path(tempfile.mkdtemp(prefix="bo-bench-api-"))
-    os.chmod(home, 0o755)
-    try:
+    with scratch_home("bo-bench-api-") as home:
         measure(home)
-    finally:
-        stop_embedded(home / "pg")
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def measure(home: Path) -> None:
-    admin = embedded_database_url(home / "pg")
+    admin = embedded_database_url(home)
     upgrade(admin)
     started = time.monotonic()
     with psycopg.connect(admin, autocommit=True) as conn:

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import app_role_url, embedded_database_url, stop_embedded  # noqa: E402
+from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 TARGET_BYTES = 1_000_000_000
@@ -65,9 +63,7 @@ def run_backfill(env: dict[str, str], dump: Path) -> tuple[float, float, str]:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="bo-bench-backfill-"))
-    home.chmod(0o755)
-    try:
+    with scratch_home("bo-bench-backfill-") as home:
         dump = home / "dump.jsonl"
         lines = write_dump(dump)
         print(f"dump: {dump.stat().st_size / 1e9:.2f} GB, {lines} lines", flush=True)
@@ -79,9 +75,6 @@ def main() -> None:
         again, rss_again, summary_again = run_backfill(env, dump)
         print(f"second load: {summary_again} in {again:.0f} s, peak RSS {rss_again:.0f} MB", flush=True)
         print(f"backfill: {lines / seconds:.0f} lines/s, peak RSS {max(rss, rss_again):.0f} MB")
-    finally:
-        stop_embedded(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

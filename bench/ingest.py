@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +31,7 @@ from confluent_kafka import Consumer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import DevBroker, app_role_url, embedded_database_url, stop_embedded  # noqa: E402
+from bo.embedded import DevBroker, app_role_url, embedded_database_url, scratch_home  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 from bo.publish import OutgoingMessage, publish  # noqa: E402
 
@@ -159,9 +157,7 @@ def bare_loop(home: Path, broker: DevBroker, topics: tuple[str, str]) -> float:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="bo-bench-ingest-"))
-    home.chmod(0o755)
-    try:
+    with scratch_home("bo-bench-ingest-") as home:
         broker = DevBroker()
         sizes = [len(message(n, TOPICS).value or b"") for n in range(0, MESSAGES, 1000)]
         print(f"{MESSAGES} messages of ~{sum(sizes) // len(sizes)} bytes over 2 topics x 4 partitions; "
@@ -176,9 +172,6 @@ def main() -> None:
               f" {scaled.batch_ms['p95']} ms, peak RSS {scaled.peak_rss_mb:.0f} MB per process)")
         print(f"ingest: {single.rate:,.0f} messages/s, one process (p95 batch {single.batch_ms['p95']} ms, peak RSS"
               f" {single.peak_rss_mb:.0f} MB; {single.rate / bare:.2f} of the bare loop in this run)")
-    finally:
-        stop_embedded(home)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

