@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -27,42 +26,43 @@ _INT_PREFIX = b"\x01\x00\x00\x00\x08"
 _PACK_INT = struct.Struct(">q").pack
 _PACK_LEN = struct.Struct(">I").pack
 _TRUE, _FALSE = b"\x01\x00\x00\x00\x01\x01", b"\x01\x00\x00\x00\x01\x00"
+_SOURCE_FIELD = {"kafka": b"\x01\x00\x00\x00\x05kafka", "backfill": b"\x01\x00\x00\x00\x08backfill"}
 
 
-@dataclass(frozen=True, slots=True)
-class ChainedContent:
-    """The content of one log row that `content_digest` covers (derived columns are checked separately)."""
+def content_digest(
+    source: str,
+    topic: str | None,
+    partition: int | None,
+    offset: int | None,
+    kafka_timestamp: datetime | None,
+    source_file: str | None,
+    source_line: int | None,
+    raw_key: bytes | None,
+    raw_value: bytes | None,
+    headers_json: str,
+    value_size: int,
+    value_sha256: bytes | None,
+    oversized: bool,
+) -> bytes:
+    """The digest of one log row's content (derived columns are checked separately).
 
-    source: str
-    topic: str | None
-    partition: int | None
-    offset: int | None
-    kafka_timestamp: datetime | None
-    source_file: str | None
-    source_line: int | None
-    raw_key: bytes | None
-    raw_value: bytes | None
-    headers_json: str
-    value_size: int
-    value_sha256: bytes | None
-    oversized: bool
-
-
-def content_digest(row: ChainedContent) -> bytes:
+    Takes the fields as they are, in this order, and builds no intermediate object: ingest
+    digests every message with it before taking the log lock.
+    """
     return hashlib.sha256(b"".join((
-        text_field(row.source),
-        text_field(row.topic),
-        int_field(row.partition),
-        int_field(row.offset),
-        time_field(row.kafka_timestamp),
-        text_field(row.source_file),
-        int_field(row.source_line),
-        field(row.raw_key),
-        field(row.raw_value),
-        text_field(row.headers_json),
-        int_field(row.value_size),
-        field(row.value_sha256),
-        _TRUE if row.oversized else _FALSE,
+        _SOURCE_FIELD.get(source) or text_field(source),
+        text_field(topic),
+        int_field(partition),
+        int_field(offset),
+        time_field(kafka_timestamp),
+        text_field(source_file),
+        int_field(source_line),
+        field(raw_key),
+        field(raw_value),
+        text_field(headers_json),
+        int_field(value_size),
+        field(value_sha256),
+        _TRUE if oversized else _FALSE,
     ))).digest()
 
 
@@ -72,7 +72,9 @@ def row_hash(previous: bytes | None, position: int, ingested_at_field: bytes, di
 
 
 def field(part: bytes | None) -> bytes:
-    return _ABSENT if part is None else b"\x01" + _PACK_LEN(len(part)) + part
+    if part is None:
+        return _ABSENT
+    return b"\x01" + _PACK_LEN(len(part)) + part
 
 
 def int_field(value: int | None) -> bytes:
@@ -80,7 +82,10 @@ def int_field(value: int | None) -> bytes:
 
 
 def text_field(value: str | None) -> bytes:
-    return _ABSENT if value is None else field(value.encode("utf-8"))
+    if value is None:
+        return _ABSENT
+    encoded = value.encode("utf-8")
+    return b"\x01" + _PACK_LEN(len(encoded)) + encoded
 
 
 def time_field(value: datetime | None) -> bytes:

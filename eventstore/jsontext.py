@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,8 +26,7 @@ _MAX_ADJUSTED_EXPONENT = 131_071
 _MIN_EXPONENT = -16_383
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedJson:
+class ParsedJson(NamedTuple):  # a named tuple: built for every message at ingest
     value: Any
     storable_as_jsonb: bool
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,8 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from eventstore import chain, sql
-from eventstore.chain import ChainedContent
-from eventstore.records import FileCoordinates, KafkaCoordinates, LogRecord
+from eventstore.records import KafkaCoordinates, LogRecord
 
 Stream = tuple[str, int]
 logger = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ def append(
     except psycopg.errors.DataError as exc:
         logger.warning("batch refused as data; appending it without parsed documents",
                        extra={"error": str(exc).splitlines()[0], "records": len(records)})
-        return _append(conn, consumer_group, [replace(r, document=None) for r in records])
+        return _append(conn, consumer_group, [r._replace(document=None) for r in records])
 
 
 def _append(
@@ -69,11 +68,11 @@ def _append(
     consumer_group: str,
     records: Sequence[LogRecord],
 ) -> AppendResult:
-    prepared = [_prepare(r) for r in records]  # content digested before the lock is taken
+    digests = [content_digest(r) for r in records]  # before the lock is taken
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(sql.LOCK_LOG)
         stored = _next_offsets(cur, consumer_group, {r.coordinates.stream[0] for r in records})
-        fresh = _not_yet_logged(prepared, stored)
+        fresh = _not_yet_logged(records, stored)
         head_row = cur.execute(sql.SELECT_CHAIN_HEAD).fetchone()
         head, previous = (int(head_row[0]), bytes(head_row[1])) if head_row else (0, None)
         if not fresh:
@@ -81,8 +80,8 @@ def _append(
         clock = cur.execute(sql.APPEND_CLOCK).fetchone()
         assert clock is not None
         ingested_at: datetime = clock[0]
-        head = _copy(cur, fresh, head, previous, ingested_at)
-        _advance(cur, consumer_group, [p.record for p in fresh])
+        head = _copy(cur, [(records[i], digests[i]) for i in fresh], head, previous, ingested_at)
+        _advance(cur, consumer_group, [records[i] for i in fresh])
         cur.execute(sql.NOTIFY_APPENDED, {"head": head})
     return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at)
 
@@ -103,27 +102,16 @@ def head(conn: psycopg.Connection[tuple[Any, ...]]) -> int:
         return int(row[0]) if row else 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    record: LogRecord
-    content: ChainedContent
-    digest: bytes
-
-
-def _prepare(record: LogRecord) -> _Prepared:
-    content = chained_content(record)
-    return _Prepared(record, content, chain.content_digest(content))
-
-
-def _not_yet_logged(records: Sequence[_Prepared], stored: dict[Stream, int]) -> list[_Prepared]:
-    """Records at or beyond the stored next offset, each offset once (the batch is in offset order)."""
+def _not_yet_logged(records: Sequence[LogRecord], stored: dict[Stream, int]) -> list[int]:
+    """Indexes of the records at or beyond the stored next offset, each offset once (the batch is in
+    offset order)."""
     expected = dict(stored)
     fresh = []
-    for prepared in records:
-        coordinates = prepared.record.coordinates
-        if coordinates.sequence >= expected.get(coordinates.stream, 0):
-            fresh.append(prepared)
-            expected[coordinates.stream] = coordinates.sequence + 1
+    for n, record in enumerate(records):
+        stream, sequence = record.coordinates.stream, record.coordinates.sequence
+        if sequence >= expected.get(stream, 0):
+            fresh.append(n)
+            expected[stream] = sequence + 1
     return fresh
 
 
@@ -132,22 +120,28 @@ def _next_offsets(cur: psycopg.Cursor[tuple[Any, ...]], group: str, topics: set[
     return {(str(t), int(p)): int(o) for t, p, o in cur.fetchall()}
 
 
-def _copy(cur: psycopg.Cursor[tuple[Any, ...]], rows: Sequence[_Prepared], head: int,
+def _copy(cur: psycopg.Cursor[tuple[Any, ...]], rows: Sequence[tuple[LogRecord, bytes]], head: int,
           previous: bytes | None, at: datetime) -> int:
-    """COPY the rows as positions head+1…, each chained onto the one before. Returns the new head.
+    """COPY the rows (records with their content digests) as positions head+1…, each chained onto
+    the one before. Returns the new head.
 
     This runs under the log lock: only the small chaining hash and the binary COPY are here.
     """
     at_field = chain.time_field(at)
+    row_hash = chain.row_hash
     with cur.copy(sql.COPY_EVENTS) as copy:
         copy.set_types(sql.COPY_EVENTS_TYPES)
-        for p in rows:
+        write_row = copy.write_row
+        for r, digest in rows:
             head += 1
-            previous = chain.row_hash(previous, head, at_field, p.digest)
-            r, c = p.record, p.content
-            copy.write_row((
-                head, c.source, c.topic, c.partition, c.offset, c.kafka_timestamp, c.source_file,
-                c.source_line, r.raw_key, r.raw_value, c.headers_json, r.value_size, r.value_sha256,
+            previous = row_hash(previous, head, at_field, digest)
+            c = r.coordinates
+            if isinstance(c, KafkaCoordinates):
+                where: tuple[Any, ...] = ("kafka", c.topic, c.partition, c.offset, c.timestamp, None, None)
+            else:
+                where = ("backfill", None, None, None, None, c.file, c.line)
+            write_row((
+                head, *where, r.raw_key, r.raw_value, r.headers_json, r.value_size, r.value_sha256,
                 r.oversized, at, r.event_id, r.event_type, r.schema_version, r.entity_id,
                 None if r.document is None else Jsonb(r.document, dumps=_as_is),
                 r.traceparent, r.correlation_id, previous,
@@ -160,18 +154,15 @@ def _as_is(text: str) -> str:
     return text
 
 
-def chained_content(r: LogRecord) -> ChainedContent:
+def content_digest(r: LogRecord) -> bytes:
+    """`chain.content_digest` of a record: what its row's `row_hash` will cover."""
     c = r.coordinates
-    kafka = c if isinstance(c, KafkaCoordinates) else None
-    dump = c if isinstance(c, FileCoordinates) else None
-    return ChainedContent(
-        source="kafka" if kafka else "backfill",
-        topic=kafka.topic if kafka else None, partition=kafka.partition if kafka else None,
-        offset=kafka.offset if kafka else None, kafka_timestamp=kafka.timestamp if kafka else None,
-        source_file=dump.file if dump else None, source_line=dump.line if dump else None,
-        raw_key=r.raw_key, raw_value=r.raw_value, headers_json=r.headers_json,
-        value_size=r.value_size, value_sha256=r.value_sha256, oversized=r.oversized,
-    )
+    if isinstance(c, KafkaCoordinates):
+        return chain.content_digest("kafka", c.topic, c.partition, c.offset, c.timestamp, None, None,
+                                    r.raw_key, r.raw_value, r.headers_json, r.value_size, r.value_sha256,
+                                    r.oversized)
+    return chain.content_digest("backfill", None, None, None, None, c.file, c.line, r.raw_key, r.raw_value,
+                                r.headers_json, r.value_size, r.value_sha256, r.oversized)
 
 
 def _advance(cur: psycopg.Cursor[tuple[Any, ...]], group: str, records: Sequence[LogRecord]) -> None:

@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from eventstore import sql
-from eventstore.chain import ChainedContent, content_digest, row_hash, time_field
+from eventstore.chain import content_digest, row_hash, time_field
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
 
@@ -127,19 +127,20 @@ def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> 
 
 
 def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:
-    content = ChainedContent(
+    raw_key, raw_value = _bytes(row["raw_key"]), _bytes(row["raw_value"])
+    digest = content_digest(
         source=row["source"], topic=row["topic"], partition=row["partition"],
         offset=row["offset"], kafka_timestamp=row["kafka_timestamp"], source_file=row["source_file"],
-        source_line=row["source_line"], raw_key=_bytes(row["raw_key"]), raw_value=_bytes(row["raw_value"]),
+        source_line=row["source_line"], raw_key=raw_key, raw_value=raw_value,
         headers_json=row["headers_json"], value_size=row["value_size"],
         value_sha256=_bytes(row["value_sha256"]), oversized=row["oversized"],
     )
-    expected = row_hash(previous, row["position"], time_field(row["ingested_at"]), content_digest(content))
+    expected = row_hash(previous, row["position"], time_field(row["ingested_at"]), digest)
     if expected != bytes(row["row_hash"]):
         return "row_hash does not match the row's content and the previous row's hash (edited, inserted or deleted)"
     if row["oversized"]:
         return None
-    decoded = decode(KafkaCoordinates("-", 0, 0, None), content.raw_key, content.raw_value,
+    decoded = decode(KafkaCoordinates("-", 0, 0, None), raw_key, raw_value,
                      _headers(row["headers_json"]), max_value_bytes=2**62)
     for name in DERIVED:
         if getattr(decoded, name) != row[name]:

@@ -255,7 +255,7 @@ def _to_record(message: Message, max_value_bytes: int) -> LogRecord:
     timestamp = _kafka_time(ts_ms) if ts_type else None
     topic, partition, offset = message.topic(), message.partition(), message.offset()
     assert topic is not None and partition is not None and offset is not None
-    coordinates = KafkaCoordinates(topic=topic, partition=partition, offset=offset, timestamp=timestamp)
+    coordinates = KafkaCoordinates(topic, partition, offset, timestamp)
     return decode(coordinates, _bytes(message.key()), _bytes(message.value()), _headers(message),
                   max_value_bytes=max_value_bytes)
 

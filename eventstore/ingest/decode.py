@@ -30,25 +30,25 @@ def decode(
     *,
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
 ) -> LogRecord:
-    text_headers = [_header(name, raw) for name, raw in headers or ()]
+    text_headers = [_header(name, raw) for name, raw in headers] if headers else []
     if value is not None and len(value) > max_value_bytes:
         return _stub(coordinates, key, value, text_headers)
     document, document_text = _parse_object(value)
-    event_type = _short_str(document.get("event_type")) if document else None
+    event_type = event_id = schema_version = entity_id = None
+    if document is not None:
+        event_type = _short_str(document.get("event_type"))
+        event_id = _short_str(document.get("event_id"))
+        schema_version = _int(document.get("schema_version"))
+        entity_id = _entity_id(document, event_type)
+    traceparent = correlation_id = None
+    if text_headers:
+        traceparent = _header_value(text_headers, "traceparent")
+        correlation_id = _header_value(text_headers, "x-correlation-id")
+    # Positional, in LogRecord's field order (the cheapest construction; ingest makes one per message).
     return LogRecord(
-        coordinates=coordinates,
-        raw_key=key,
-        raw_value=value,
-        headers=text_headers,
-        event_id=_short_str(document.get("event_id")) if document else None,
-        event_type=event_type,
-        schema_version=_int(document.get("schema_version")) if document else None,
-        entity_id=_entity_id(document, event_type) or _key_text(key),
-        document=document_text,
-        traceparent=_header_value(text_headers, "traceparent"),
-        correlation_id=_header_value(text_headers, "x-correlation-id"),
-        value_size=len(value) if value is not None else 0,
-        headers_json=headers_json(text_headers),
+        coordinates, key, value, text_headers, event_id, event_type, schema_version,
+        entity_id or _key_text(key), document_text, traceparent, correlation_id,
+        len(value) if value is not None else 0, None, False, headers_json(text_headers),
     )
 
 
