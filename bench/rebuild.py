@@ -56,15 +56,22 @@ EVENTS_PER_PAYMENT = 6.14  # measured share of bo.generate's default shape
 
 
 class Source:
-    """Generated messages as log records with increasing Kafka offsets per topic."""
+    """Generated messages as log records with increasing Kafka offsets per topic.
+
+    Each stream continues the payments of the one before (new ids, later times): the live
+    and freshness phases project new events, not repeats of logged event ids.
+    """
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
+        self.next_payment = 0
         self.offsets: dict[str, int] = {}
 
     def stream(self, events: int) -> Iterator[LogRecord]:
-        shape = StreamShape(payments=int(events / EVENTS_PER_PAYMENT) + 1, seed=self.seed)
+        payments = int(events / EVENTS_PER_PAYMENT) + 1
+        shape = StreamShape(payments=payments, seed=self.seed, first_payment=self.next_payment)
         self.seed += 1
+        self.next_payment += payments
         for n, message in enumerate(generate(shape, TOPIC_OF["LedgerEntryUpserted"],
                                              TOPIC_OF["PaymentOrderUpserted"])):
             if n == events:

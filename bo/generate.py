@@ -27,6 +27,7 @@ NAMES = ("Kim Minji", "Lee Jun", "Park Seo", "Choi Ara", "Jane Doe", "Sam Lee")
 class StreamShape:
     payments: int = 2000
     seed: int = 7
+    first_payment: int = 0  # the number of the first payment: ids and times continue from there
     duplicate_share: float = 0.03
     invalid_share: float = 0.01
     partial_share: float = 0.05
@@ -50,7 +51,7 @@ def _messages(shape: StreamShape, rng: random.Random, ledger_topic: str, orders_
               ) -> Iterator[OutgoingMessage]:
     start = datetime(2026, 2, 1, tzinfo=UTC)
     counter = 0
-    for n in range(shape.payments):
+    for n in range(shape.first_payment, shape.first_payment + shape.payments):
         at = start + timedelta(seconds=n * 7)
         for topic, key, value in _payment(shape, rng, n, at):
             counter += 1
