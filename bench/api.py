@@ -47,8 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from bench.server import bench_database  # noqa: E402
 from bo.dev_issuer import DevIssuer  # noqa: E402
-from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
+from bo.embedded import app_role_url  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 ENTRIES = 1_000_000
@@ -191,12 +192,11 @@ def per_request_ms(rps: float) -> float:
 def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench/api.py needs wrk: apt-get install wrk")
-    with scratch_home("bo-bench-api-") as home:
-        measure(home)
+    with bench_database("bo-bench-api-") as (home, admin):
+        measure(home, admin)
 
 
-def measure(home: Path) -> None:
-    admin = embedded_database_url(home)
+def measure(home: Path, admin: str) -> None:
     upgrade(admin)
     started = time.monotonic()
     with psycopg.connect(admin, autocommit=True) as conn:

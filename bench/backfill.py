@@ -18,7 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
+from bench.server import bench_database  # noqa: E402
+from bo.embedded import app_role_url  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 
 TARGET_BYTES = 1_000_000_000
@@ -63,11 +64,10 @@ def run_backfill(env: dict[str, str], dump: Path) -> tuple[float, float, str]:
 
 
 def main() -> None:
-    with scratch_home("bo-bench-backfill-") as home:
+    with bench_database("bo-bench-backfill-") as (home, admin):
         dump = home / "dump.jsonl"
         lines = write_dump(dump)
         print(f"dump: {dump.stat().st_size / 1e9:.2f} GB, {lines} lines", flush=True)
-        admin = embedded_database_url(home)
         upgrade(admin)
         env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_HOME": str(home)}
         seconds, rss, summary = run_backfill(env, dump)

@@ -31,7 +31,8 @@ from confluent_kafka import Consumer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bo.embedded import DevBroker, app_role_url, embedded_database_url, scratch_home  # noqa: E402
+from bench.server import bench_database  # noqa: E402
+from bo.embedded import DevBroker, app_role_url  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 from bo.publish import OutgoingMessage, publish  # noqa: E402
 
@@ -80,9 +81,9 @@ class Result:
     peak_rss_mb: float
 
 
-def run(home: Path, broker: DevBroker, processes: int) -> Result:
+def run(home: Path, server: str, broker: DevBroker, processes: int) -> Result:
     """Ingest MESSAGES fresh messages with `processes` `bo ingest` processes in one group."""
-    admin = embedded_database_url(home)
+    admin = server
     database = f"bench_{processes}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
@@ -125,10 +126,10 @@ def run(home: Path, broker: DevBroker, processes: int) -> Result:
 BARE_COPY = 'COPY bench_bare (topic, "partition", "offset", key, value) FROM STDIN'
 
 
-def bare_loop(home: Path, broker: DevBroker, topics: tuple[str, str]) -> float:
+def bare_loop(server: str, broker: DevBroker, topics: tuple[str, str]) -> float:
     """The ceiling (issue 11): consume the same messages again, COPY each batch's raw bytes and
     coordinates into a scratch table, commit; no decoding, no chain, no offsets. Messages/s."""
-    admin = psycopg.conninfo.make_conninfo(embedded_database_url(home), dbname="bench_1")
+    admin = psycopg.conninfo.make_conninfo(server, dbname="bench_1")
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "bench-bare",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False, "fetch.queue.backoff.ms": 10})
     consumer.subscribe(list(topics))
@@ -157,16 +158,16 @@ def bare_loop(home: Path, broker: DevBroker, topics: tuple[str, str]) -> float:
 
 
 def main() -> None:
-    with scratch_home("bo-bench-ingest-") as home:
+    with bench_database("bo-bench-ingest-") as (home, server):
         broker = DevBroker()
         sizes = [len(message(n, TOPICS).value or b"") for n in range(0, MESSAGES, 1000)]
         print(f"{MESSAGES} messages of ~{sum(sizes) // len(sizes)} bytes over 2 topics x 4 partitions; "
               "hash chain on, offsets committed with each batch", flush=True)
-        single = run(home, broker, 1)
-        bare = bare_loop(home, broker, (f"{TOPICS[0]}-1", f"{TOPICS[1]}-1"))
+        single = run(home, server, broker, 1)
+        bare = bare_loop(server, broker, (f"{TOPICS[0]}-1", f"{TOPICS[1]}-1"))
         print(f"ceiling: a bare consume -> COPY -> commit loop over the same messages: {bare:,.0f} messages/s",
               flush=True)
-        scaled = run(home, broker, 2)
+        scaled = run(home, server, broker, 2)
         broker.close()
         print(f"ingest, 2 processes in one group: {scaled.rate:,.0f} messages/s (p95 batch"
               f" {scaled.batch_ms['p95']} ms, peak RSS {scaled.peak_rss_mb:.0f} MB per process)")

@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
-from bo.embedded import app_role_url, embedded_database_url, scratch_home  # noqa: E402
+from bench.server import bench_database  # noqa: E402
+from bo.embedded import app_role_url  # noqa: E402
 from bo.generate import StreamShape, generate  # noqa: E402
 from bo.migrate import upgrade  # noqa: E402
 from bo.settings import Settings  # noqa: E402
@@ -174,12 +175,11 @@ def ceiling(admin: str) -> float:
 
 
 def main() -> None:
-    with scratch_home("bo-bench-rebuild-") as home:
-        measure(home)
+    with bench_database("bo-bench-rebuild-") as (_, admin):
+        measure(admin)
 
 
-def measure(home: Path) -> None:
-    admin = embedded_database_url(home)
+def measure(admin: str) -> None:
     upgrade(admin)
     url = app_role_url(admin)
     source = Source(seed=2026)

@@ -96,7 +96,8 @@ def proxies(settings: Settings) -> tuple[Network, ...]:
 def app_deps(settings: Settings, url: str | None = None) -> AppDeps:
     """What the API needs, from settings; the pool is opened here (so: in the worker)."""
     tokens = authenticator(settings)
-    pool = open_pool(url or database_url(settings), min_size=1, max_size=4, name="api")
+    # One connection per request in flight: a worker serves `api_threads` at once.
+    pool = open_pool(url or database_url(settings), min_size=1, max_size=max(4, settings.api_threads), name="api")
     return AppDeps(
         pool=pool,
         authenticator=tokens,
@@ -141,7 +142,8 @@ def serve(settings: Settings, bind: str, workers: int) -> None:
 
 def gunicorn_options(settings: Settings, bind: str, workers: int) -> dict[str, Any]:
     return {
-        "bind": bind, "workers": workers, "worker_class": "sync", "timeout": 30,
+        "bind": bind, "workers": workers, "timeout": 30,
+        "worker_class": "gthread" if settings.api_threads > 1 else "sync", "threads": settings.api_threads,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,
         "control_socket_disable": True, "logconfig_dict": gunicorn_json_logs(settings.log_level.upper()),
     }

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     kafka_group_instance_id: str | None = None
     cursor_secret: SecretStr | None = None
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Threads per gunicorn worker: 1 runs sync workers; more run gthread workers, whose
+    # requests overlap their waits on PostgreSQL (the audit row's commit above all).
+    api_threads: int = Field(default=1, ge=1, le=64)
 
     @property
     def topics(self) -> tuple[str, str]:
