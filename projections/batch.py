@@ -26,6 +26,7 @@ from typing import Any
 
 from psycopg import sql
 
+from projections import verdicts
 from projections.contract import (
     LedgerEntryPayload,
     Rejection,
@@ -71,7 +72,8 @@ CREATE_BATCH = """
         account_number  text,
         created_at      timestamptz,
         updated_at      timestamptz,
-        version         bigint
+        version         bigint,
+        fresh           boolean NOT NULL DEFAULT true  -- judged by this batch, not loaded from bo.event_verdicts
     ) ON COMMIT DELETE ROWS
 """
 
@@ -79,15 +81,17 @@ CREATE_BATCH = """
 BATCH_COLUMNS = tuple(c for c in EXTRACTED_COLUMNS if c != "payload_digest")
 _COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in BATCH_COLUMNS)
 
-# Rows the SQL fast path accepts, with the model's values; {rows} is the batch's row predicate.
+# Rows the SQL fast path accepts, with the model's values; {rows} is the batch's row predicate,
+# {unjudged} leaves out the rows whose verdicts were loaded (projections/verdicts.py).
 INSERT_ACCEPTED = sql.SQL("""
     INSERT INTO bo_batch (position, ingested_at, event_type, topic, verdict, occurrence, {columns})
     SELECT l.position, l.ingested_at, l.event_type, l.topic, 'VALID', 'FIRST', {ledger}
-      FROM bo.event_log l WHERE {rows} AND l.event_type = 'LedgerEntryUpserted' AND {accepts_ledger}
+      FROM bo.event_log l WHERE {rows} {unjudged} AND l.event_type = 'LedgerEntryUpserted' AND {accepts_ledger}
     UNION ALL
     SELECT l.position, l.ingested_at, l.event_type, l.topic, 'VALID', 'FIRST', {order}
-      FROM bo.event_log l WHERE {rows} AND l.event_type = 'PaymentOrderUpserted' AND {accepts_order}
+      FROM bo.event_log l WHERE {rows} {unjudged} AND l.event_type = 'PaymentOrderUpserted' AND {accepts_order}
 """)
+UNJUDGED = sql.SQL("AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position)")
 _FAST_PATH = {
     "columns": _COLUMNS,
     "ledger": extract("LedgerEntryUpserted", names=BATCH_COLUMNS), "accepts_ledger": accepts("LedgerEntryUpserted"),
@@ -119,18 +123,21 @@ DECIDE_REJECTED = """
 """
 
 # Valid rows whose event_id appears more than once up to the batch's last row: in the batch,
-# or earlier in the log (outside the batch). Usually only true duplicates and replays.
+# or earlier in the log (outside the batch). Usually only true duplicates and replays. Only
+# event ids with a row judged by this batch: a loaded verdict's occurrence is already final.
 SELECT_REPEATED = """
     WITH valid AS (
-        SELECT position, event_id, count(*) OVER (PARTITION BY event_id) AS in_batch
+        SELECT position, event_id, fresh, count(*) OVER (PARTITION BY event_id) AS in_batch,
+               bool_or(fresh) OVER (PARTITION BY event_id) AS judged_now
           FROM bo_batch WHERE verdict = 'VALID'
     )
-    SELECT v.position, v.event_id, l.raw_value
+    SELECT v.position, v.event_id, v.fresh, l.raw_value
       FROM valid v JOIN bo.event_log l USING (position)
-     WHERE v.in_batch > 1
-        OR EXISTS (SELECT 1 FROM bo.event_log l
-                    WHERE l.event_id = v.event_id AND l.position < v.position
-                      AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position))
+     WHERE v.judged_now
+       AND (v.in_batch > 1
+            OR EXISTS (SELECT 1 FROM bo.event_log l
+                        WHERE l.event_id = v.event_id AND l.position < v.position
+                          AND NOT EXISTS (SELECT 1 FROM bo_batch x WHERE x.position = l.position)))
 """
 
 # Earlier log rows (outside the batch) carrying these event ids, with the fast-path verdict.
@@ -164,6 +171,13 @@ class Rows:
     up_to: int | None = None
     positions: Sequence[int] | None = None
 
+    def count(self) -> int:
+        """How many log rows the batch covers (positions are dense: every one up to the head exists)."""
+        if self.positions is not None:
+            return len(set(self.positions))
+        assert self.after is not None and self.up_to is not None
+        return max(0, self.up_to - self.after)
+
     def predicate(self) -> tuple[sql.Composable, dict[str, Any]]:
         if self.positions is not None:
             return sql.SQL("l.position = ANY(%(positions)s)"), {"positions": list(self.positions)}
@@ -172,14 +186,22 @@ class Rows:
 
 
 def prepare(cur: DictCursor, rows: Rows) -> int:
-    """Fill `bo_batch` for `rows`; answer how many log rows it holds."""
+    """Fill `bo_batch` for `rows`; answer how many log rows it holds.
+
+    Verdicts this code already reached are loaded (projections/verdicts.py); only the other
+    rows are judged, and their verdicts kept.
+    """
     predicate, params = rows.predicate()
     cur.execute(CREATE_BATCH)
     cur.execute("DELETE FROM bo_batch")  # empty unless a batch was already prepared in this transaction
-    cur.execute(INSERT_ACCEPTED.format(rows=predicate, **_FAST_PATH), params)
-    cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
-    _decide_in_python(cur)
-    _judge_occurrences(cur)
+    loaded = cur.execute(verdicts.load(predicate), {**params, "contract": verdicts.CONTRACT}).rowcount
+    if loaded < rows.count():
+        unjudged = UNJUDGED if loaded else sql.SQL("")
+        cur.execute(INSERT_ACCEPTED.format(rows=predicate, unjudged=unjudged, **_FAST_PATH), params)
+        cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
+        _decide_in_python(cur)
+        _judge_occurrences(cur)
+        cur.execute(verdicts.KEEP, {"contract": verdicts.CONTRACT})
     count = cur.execute("SELECT count(*) AS n FROM bo_batch").fetchone()
     return int(count["n"]) if count else 0
 
@@ -238,7 +260,7 @@ def _judge_occurrences(cur: DictCursor) -> None:
         if digest is not None:
             occurrences[row["event_id"]].append((int(row["position"]), digest))
     marks = []
-    in_batch = {int(r["position"]) for r in repeated}
+    in_batch = {int(r["position"]) for r in repeated if r["fresh"]}  # loaded verdicts are final
     for event_id, seen in occurrences.items():
         first_position, first_digest = min(seen)
         for position, digest in seen:

@@ -34,7 +34,7 @@ class LoggedEvent:
 
 # Code every version's output depends on, besides its own class hierarchy.
 _SHARED_CODE = ("contract.py", "contract_sql.py", "currencies.py", "rules.py", "newest_wins.py", "masking.py",
-                "keys.py", "batch.py", "runner.py", "sql.py", "pairs/book.py")
+                "keys.py", "batch.py", "verdicts.py", "runner.py", "sql.py", "pairs/book.py")
 _PACKAGE = Path(__file__).resolve().parent
 
 

@@ -131,6 +131,9 @@ def test_each_role_is_refused_what_its_service_does_not_need(roles: Roles) -> No
                               " VALUES (999, 'kafka', 0, '\\x00')")
     assert refused(roles.api, "DELETE FROM bo.ledger_entries_v1")
     assert refused(roles.api, "UPDATE bo.audit_log SET subject = 'x'")
+    assert refused(roles.api, "SELECT * FROM bo.event_verdicts")  # the contract's verdicts: the projector's
+    # Ingest: nothing of the projections, the verdicts included.
+    assert refused(roles.ingest, "SELECT * FROM bo.event_verdicts")
     # Ingest: the log and its offsets only.
     assert refused(roles.ingest, "SELECT * FROM bo.ledger_entries_v1")
     assert refused(roles.ingest, "INSERT INTO bo.audit_log (subject, method, path, status, result)"

@@ -1,0 +1,91 @@
+"""A log row is judged once per contract: batches load the verdicts this code already reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from bo.generate import StreamShape, generate
+from eventstore.ingest.decode import decode
+from eventstore.records import KafkaCoordinates, LogRecord
+from projections import batch, verdicts
+from projections.ledger_entries.v2 import LedgerEntriesV2
+from projections.tracking import datastore_for
+from replay.rebuild import rebuild
+from tests.integration.helpers import TOPIC_OF, append_all, rows, runner
+
+LEDGER, ORDERS = "bo.ledger-entries.v1", "bo.payment-orders.v1"
+VERDICT_ROW = ", ".join(verdicts.COLUMNS)
+
+
+def generated(payments: int, seed: int, first_payment: int, partition: int) -> list[LogRecord]:
+    """Generated payments on a partition of their own (each test's offsets start at 0)."""
+    offsets: dict[str, int] = {}
+    out = []
+    for m in generate(StreamShape(payments=payments, seed=seed, first_payment=first_payment), LEDGER, ORDERS):
+        offsets[m.topic] = offsets.get(m.topic, -1) + 1
+        out.append(decode(KafkaCoordinates(m.topic, partition, offsets[m.topic], None), m.key, m.value, list(m.headers)))
+    return out
+
+
+def head(url: str) -> int:
+    return int(rows(url, "SELECT coalesce(max(position), 0) AS h FROM bo.event_log")[0]["h"])
+
+
+def prepared(url: str, after: int, up_to: int) -> list[dict[str, Any]]:
+    """bo_batch for (after, up_to] as `batch.prepare` leaves it (committed, so verdicts are kept)."""
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row) as cur:
+        batch.prepare(cur, batch.Rows(after=after, up_to=up_to))
+        found = cur.execute(f"SELECT {VERDICT_ROW} FROM bo_batch ORDER BY position").fetchall()
+        cur.execute("DELETE FROM bo_batch")
+    return found
+
+
+def test_loaded_verdicts_equal_the_judged_ones_rejections_and_duplicates_included(database_url: str) -> None:
+    start = head(database_url)
+    append_all(database_url, generated(60, seed=41, first_payment=0, partition=0))
+    end = head(database_url)
+    judged = prepared(database_url, start, end)
+    kept = rows(database_url, "SELECT position, contract FROM bo.event_verdicts WHERE position > %(a)s"
+                              " AND position <= %(b)s", {"a": start, "b": end})
+    loaded = prepared(database_url, start, end)
+    assert {r["contract"] for r in kept} == {verdicts.CONTRACT} and len(kept) == end - start
+    assert loaded == judged
+    assert {r["verdict"] for r in judged} == {"VALID", "REJECTED"}
+    assert {r["occurrence"] for r in judged} >= {"FIRST", "DUPLICATE"}
+
+
+def test_a_new_version_built_over_a_judged_log_judges_nothing(database_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    before = head(database_url)
+    append_all(database_url, generated(40, seed=42, first_payment=1000, partition=1))
+    assert head(database_url) > before
+    runner(database_url).catch_up()  # judges the log, and keeps the verdicts
+
+    def judging(*_: object) -> None:
+        raise AssertionError("a row already judged by this code was judged again")
+
+    monkeypatch.setattr(batch, "_decide_in_python", judging)
+    monkeypatch.setattr(batch, "_judge_occurrences", judging)
+    outcome = rebuild(datastore_for(database_url), LedgerEntriesV2(), TOPIC_OF, batch_size=500)
+    assert outcome.status == "READY" and outcome.read == head(database_url)
+    v1 = rows(database_url, "SELECT tx_id, amount, status, version, position FROM bo.ledger_entries_v1 ORDER BY tx_id")
+    v2 = rows(database_url, "SELECT tx_id, amount, status, version, position FROM bo.ledger_entries_v2 ORDER BY tx_id")
+    assert v2 == v1 and len(v1) > 100
+
+
+def test_code_with_another_contract_judges_again(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    start = head(database_url)
+    append_all(database_url, generated(20, seed=43, first_payment=2000, partition=2))
+    end = head(database_url)
+    assert end > start
+    first = prepared(database_url, start, end)
+    monkeypatch.setattr(verdicts, "CONTRACT", "another-contract")
+    again = prepared(database_url, start, end)
+    kept = rows(database_url, "SELECT DISTINCT contract FROM bo.event_verdicts WHERE position > %(a)s"
+                              " AND position <= %(b)s", {"a": start, "b": end})
+    assert again == first
+    assert [r["contract"] for r in kept] == ["another-contract"]
