@@ -10,9 +10,10 @@ each in two versions, shuffled so versions arrive out of order, 3% duplicate del
    rows, each of which every projector that handles it has validated and applied; then
    the same again over the judged log (what a rebuild after a read model's change does: the
    contract's verdicts are kept, projections/verdicts.py);
-2. live projection: the runner as `bo project` configures it (BO_PROJECT_BATCH_SIZE's
-   default) over 100,000 newly appended events;
-3. freshness: events offered at 10,000/s for 60 s while the live runner follows the log
+2. live projection: the runner as `bo project` runs it (BO_PROJECT_BATCH_SIZE's default,
+   following the log, judging ahead in its own thread) over 100,000 newly appended events;
+3. freshness: events offered at 10,000/s for 60 s, by another process (as ingest is), while
+   the live runner follows the log
    (LISTEN/NOTIFY); the time from a batch's append commit to its rows being applied by
    every projector, p50/p95; then the highest rate of a ladder (1,000 … 50,000/s, 20 s
    each) that keeps p95 within the SLO's 5 s.
@@ -26,13 +27,16 @@ success, on failure and on Ctrl-C.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import queue
 import resource
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from multiprocessing.queues import Queue
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +65,7 @@ EVENTS_PER_PAYMENT = 6.14  # measured share of bo.generate's default shape
 FRESHNESS_SECONDS = 60.0  # issue 11: 10,000 events/s offered for 60 s
 FRESHNESS_LADDER = (1_000, 1_500, 2_500, 3_500, 5_000, 7_500, 10_000, 15_000, 20_000, 30_000, 50_000)
 LADDER_SECONDS = 20.0
+OFFER_EVERY_S = 0.05  # ingest commits a batch about this often at these rates
 
 
 class Source:
@@ -121,49 +126,61 @@ def v1_runner(url: str, batch_size: int) -> ProjectionRunner:
                             batch_size=batch_size)
 
 
-def freshness(url: str, source: Source, seconds: float, rate: int) -> tuple[list[float], float]:
-    """Offer `rate` events/s for `seconds`, a batch every 10 ms, while the live runner follows the
-    log; answer each batch's delay from its append commit to its rows applied by every projector,
-    and the rate this process managed to offer (generating and appending share its CPU).
+def offer(url: str, records: list[LogRecord], per_batch: int, appended: Queue[tuple[int, float] | None]) -> None:
+    """In a process of its own, as ingest is: append `per_batch` records every OFFER_EVERY_S, and
+    put each batch's head and append-commit time (the system's monotonic clock) on `appended`."""
+    with psycopg.connect(url) as conn:
+        started = time.monotonic()
+        for n in range(0, len(records), per_batch):
+            time.sleep(max(0.0, started + n / per_batch * OFFER_EVERY_S - time.monotonic()))
+            result = log.append(conn, "bench", records[n:n + per_batch])
+            appended.put((result.head, time.monotonic()))
+    appended.put(None)
 
-    The events are generated before the clock starts: generating them as they are offered
-    halved the rate this process could offer. A minute of them takes about 1 GB here.
+
+def freshness(url: str, source: Source, seconds: float, rate: int) -> tuple[list[float], float]:
+    """Offer `rate` events/s for `seconds`, a batch every 50 ms from another process, while the
+    live runner follows the log as `bo project` does; answer each batch's delay from its append
+    commit to its rows applied by every projector, and the rate the offering process managed.
+
+    The events are generated before the clock starts (a minute of them takes about 1 GB).
     """
     runner = v1_runner(url, LIVE_BATCH)
     stop = threading.Event()
     follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
     follower.start()
-    per_batch = max(1, rate // 100)
-    batches = int(seconds * 100)
-    records = source.records(per_batch * batches)
-    appended: list[tuple[int, float]] = []
+    per_batch = max(1, int(rate * OFFER_EVERY_S))
+    records = source.records(per_batch * int(seconds / OFFER_EVERY_S))
+    appended: Queue[tuple[int, float] | None] = multiprocessing.get_context("fork").Queue()
+    offering = multiprocessing.get_context("fork").Process(target=offer, args=(url, records, per_batch, appended))
     checkpoints = CheckpointStore(runner.datastore)
     delays: list[float] = []
-
-    def watch() -> None:
-        seen = 0
-        while seen < batches:
-            slowest = min(checkpoints.checkpoint(p.tracking_name()) for p in runner.projectors)
-            now = time.monotonic()
-            while seen < len(appended) and appended[seen][0] <= slowest:
-                delays.append(now - appended[seen][1])
-                seen += 1
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    with psycopg.connect(url) as conn:
-        started = time.monotonic()
-        for n in range(batches):
-            time.sleep(max(0.0, started + n * 0.01 - time.monotonic()))
-            result = log.append(conn, "bench", records[n * per_batch:(n + 1) * per_batch])
-            appended.append((result.head, time.monotonic()))
-        offered = per_batch * batches / (time.monotonic() - started)
-    watcher.join(timeout=900)
+    pending: list[tuple[int, float]] = []
+    offering.start()
+    del records  # the child has its copy
+    done, first, last = False, None, None
+    while not (done and not pending):
+        while True:
+            try:
+                item = appended.get(timeout=0.005) if not done else None
+            except queue.Empty:
+                break
+            if item is None:
+                done = True
+                break
+            pending.append(item)
+            first = first if first is not None else item[1]
+            last = item[1]
+        slowest = min(checkpoints.checkpoint(p.tracking_name()) for p in runner.projectors)
+        now = time.monotonic()
+        while pending and pending[0][0] <= slowest:
+            delays.append(now - pending.pop(0)[1])
+    offering.join()
     stop.set()
     follower.join()
     runner.datastore.close()
-    return sorted(delays), offered
+    span = (last - first) if first is not None and last is not None and last > first else float("nan")
+    return sorted(delays), per_batch * (len(delays) - 1) / span
 
 
 def p95(delays: list[float]) -> float:
@@ -193,9 +210,27 @@ def highest_rate_within(url: str, source: Source, slo_s: float, seconds: float, 
                     break
                 best = rate
         except OfferTooSlow as slow:
-            print(f"  this process cannot offer {slow.args[0]:,} events/s: the ladder stops at {best:,}", flush=True)
+            print(f"  the offering process cannot offer {slow.args[0]:,} events/s: the ladder stops at {best:,}",
+                  flush=True)
         return best
     return next((r for r in reversed(FRESHNESS_LADDER) if r < 10_000 and kept(r)), 0)
+
+
+def follow_until_caught_up(url: str) -> float:
+    """Seconds for the live runner, following the log as `bo project` does (judging ahead
+    included), to apply everything logged."""
+    runner = v1_runner(url, LIVE_BATCH)
+    target = head(url)
+    stop = threading.Event()
+    follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
+    started = time.monotonic()
+    follower.start()
+    runner.wait_for(target, timeout=3600)
+    seconds = time.monotonic() - started
+    stop.set()
+    follower.join()
+    runner.datastore.close()
+    return seconds
 
 
 def forget_v1(admin: str) -> None:
@@ -271,13 +306,9 @@ def measure(admin: str) -> None:
     print(f"ceiling: one INSERT ... SELECT DISTINCT ON over the same log: {bare:,.0f} events/s", flush=True)
 
     append(url, source.stream(LIVE_EVENTS))
-    live = v1_runner(url, LIVE_BATCH)
-    started = time.monotonic()
-    live.catch_up()
-    live_s = time.monotonic() - started
-    live.datastore.close()
-    print(f"live projection (batches of up to {LIVE_BATCH:,}, checkpoint each): {LIVE_EVENTS / live_s:,.0f} events/s",
-          flush=True)
+    live_s = follow_until_caught_up(url)
+    print(f"live projection (as `bo project` runs: batches of up to {LIVE_BATCH:,}, judging ahead):"
+          f" {LIVE_EVENTS / live_s:,.0f} events/s", flush=True)
 
     seconds = FRESHNESS_SECONDS if EVENTS >= 1_000_000 else 2.0
     delays, offered = freshness(url, source, seconds, 10_000)

@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,7 @@ class ProjectionRunner:
         self._verdicts: OrderedDict[int, ValidEvent | Rejection] = OrderedDict()
         self._topic_of = dict(topic_of)
         self._topics: dict[str, frozenset[str]] = {}
+        self._judge: JudgeAhead | None = None
         self._set_projectors(projectors)
 
     def _set_projectors(self, projectors: Sequence[Projector]) -> None:
@@ -140,6 +141,8 @@ class ProjectionRunner:
             outcomes = {name: BatchOutcome(checkpoint=checkpoint) for name, checkpoint in checkpoints.items()}
             head_row = cur.execute(sql.SELECT_HEAD).fetchone()
             up_to = min(after + self.batch_size, int(head_row["head"]) if head_row else 0)
+            if self._judge is not None:
+                up_to = self._judge.judged(after, up_to)
             if up_to <= after:
                 return outcomes
             read = batch.prepare(cur, batch.Rows(after=after, up_to=up_to))
@@ -230,8 +233,12 @@ class ProjectionRunner:
                 return total
 
     def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0,
-            follow_registry: bool = False, registry_every_s: float = 2.0) -> None:
+            follow_registry: bool = False, registry_every_s: float = 2.0, judge_ahead: bool = True) -> None:
         """Follow the log until `stop` is set: catch up, then wait for NOTIFY (or poll).
+
+        With `judge_ahead` (the SQL engine), a `JudgeAhead` thread judges the log ahead of
+        the projectors on a connection of its own, and each batch applies what it judged:
+        PostgreSQL judges one range on one core while it applies the previous one on the other.
 
         With `follow_registry`, the set of versions is re-read every `registry_every_s`, so
         a version registered by `bo rebuild` is kept caught up once built, and a retired
@@ -246,6 +253,11 @@ class ProjectionRunner:
         """
         follower = _Follower(listen_url)
         registry_read_at = time.monotonic()
+        judge = None
+        if self.engine == SQL_ENGINE and judge_ahead:
+            judge = JudgeAhead(listen_url, self._slowest_checkpoint, batch_size=self.batch_size)
+            judge.start()
+            self._judge = judge
 
         def step() -> None:
             nonlocal registry_read_at
@@ -268,6 +280,13 @@ class ProjectionRunner:
                     raise
         finally:
             follower.close()
+            self._judge = None
+            if judge is not None:
+                judge.close()
+
+    def _slowest_checkpoint(self) -> int:
+        with self.datastore.transaction(commit=False) as cur:
+            return min((self.checkpoints.checkpoint_in(cur, p.tracking_name()) for p in self.projectors), default=0)
 
     def wait_for(self, position: int, timeout: float = 30.0) -> None:
         """Block until every projector has applied the log up to `position`."""
@@ -337,6 +356,116 @@ class ProjectionRunner:
 
 def _event_id(verdict: ValidEvent | Rejection) -> str | None:
     return verdict.envelope.event_id if isinstance(verdict, ValidEvent) else verdict.event_id
+
+
+class JudgeAhead:
+    """Judges the log ahead of the projectors, keeping the verdicts (projections/verdicts.py).
+
+    A thread with a connection of its own: from the slowest projector's checkpoint, it
+    judges the log in ranges of `batch_size` as it grows, and commits each. A projector
+    batch then asks `judged(after, up_to)` how far to read: up to what the judge has kept,
+    waiting a moment for the range in progress, so it loads its verdicts instead of judging
+    them again. Verdicts are the same whoever reaches them, so nothing depends on the judge
+    for correctness: when it is behind, stopped, or failed (it logs why and ends), batches
+    judge their rows themselves, as without it.
+    """
+
+    def __init__(self, url: str, start_at: Callable[[], int], *, batch_size: int, wait_s: float = 5.0) -> None:
+        self.url = url
+        # Smaller than a projector batch, so that a batch waiting on the range in progress
+        # waits for a quarter of a batch's judging, not all of it.
+        self.batch_size = max(500, batch_size // 4)
+        self.wait_s = wait_s
+        self._start_at = start_at
+        self._judged_to = -1  # nothing known yet
+        self._alive = False
+        self._progress = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def start(self) -> None:
+        self._alive = True
+        self._thread = threading.Thread(target=self._run, name="judge-ahead", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def judged(self, after: int, up_to: int) -> int:
+        """How far a batch of (after, up_to] should read: to the judged frontier when the judge
+        is at work past `after` (waiting up to `wait_s` for it to get there), else `up_to`."""
+        deadline = time.monotonic() + self.wait_s
+        with self._progress:
+            while self._alive and after < up_to and self._judged_to <= after:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return up_to  # the judge is slow: judge the batch here
+                self._progress.wait(left)
+            if not self._alive or self._judged_to <= after:
+                return up_to
+            return min(up_to, self._judged_to)
+
+    def _run(self) -> None:
+        follower = _Follower(self.url)
+        judged_to = -1
+
+        def step() -> None:
+            nonlocal judged_to
+            follower.listen()
+            conn = self._connection()
+            head = self._head(conn)
+            judged_to = max(judged_to, self._start_at())  # never behind the projectors
+            self._advance(judged_to)
+            if judged_to >= head:
+                follower.wait(1.0)  # NOTIFY wakes it as soon as the log grows
+                return
+            up_to = min(judged_to + self.batch_size, head)
+            with conn.transaction(), conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+                batch.prepare(cur, batch.Rows(after=judged_to, up_to=up_to))
+            judged_to = up_to
+            self._advance(judged_to)
+
+        def reconnect() -> None:
+            follower.close()
+            self._drop_connection()
+
+        try:
+            while not self._stop.is_set():
+                db.with_retries(step, what="judge ahead", stop=self._stop, on_transient=reconnect)
+        except DatabaseUnavailableError:
+            pass  # asked to stop during an outage
+        except Exception:
+            logger.exception("judging ahead stopped; projector batches judge their own rows from now on")
+        finally:
+            with self._progress:
+                self._alive = False
+                self._progress.notify_all()
+            follower.close()
+            self._drop_connection()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = db.connect(self.url)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _head(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(sql.SELECT_HEAD).fetchone()
+        conn.commit()
+        return int(row[0]) if row else 0
+
+    def _advance(self, judged_to: int) -> None:
+        with self._progress:
+            if judged_to > self._judged_to:
+                self._judged_to = judged_to
+                self._progress.notify_all()
 
 
 class _Follower:

@@ -61,7 +61,7 @@ def load(rows: sql.Composable) -> sql.Composed:
 # own only over one reached by other code.
 KEEP = sql.SQL("""
     INSERT INTO bo.event_verdicts (contract, {columns})
-    SELECT %(contract)s, {columns} FROM bo_batch WHERE fresh
+    SELECT %(contract)s, {columns} FROM bo_batch WHERE fresh ORDER BY position  -- one lock order for all writers
     ON CONFLICT (position) DO UPDATE SET contract = EXCLUDED.contract, {assignments}
      WHERE bo.event_verdicts.contract <> EXCLUDED.contract
 """).format(columns=_LIST, assignments=sql.SQL(", ").join(

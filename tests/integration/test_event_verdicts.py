@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import psycopg
@@ -13,6 +15,7 @@ from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from projections import batch, verdicts
 from projections.ledger_entries.v2 import LedgerEntriesV2
+from projections.runner import JudgeAhead
 from projections.tracking import datastore_for
 from replay.rebuild import rebuild
 from tests.integration.helpers import TOPIC_OF, append_all, rows, runner
@@ -89,3 +92,54 @@ def test_code_with_another_contract_judges_again(database_url: str, monkeypatch:
                               " AND position <= %(b)s", {"a": start, "b": end})
     assert again == first
     assert [r["contract"] for r in kept] == ["another-contract"]
+
+
+def test_live_projection_applies_what_the_judge_thread_judged(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    judged_on: list[str] = []
+    decide = batch._decide_in_python
+
+    def recorded(cur: Any) -> None:
+        judged_on.append(threading.current_thread().name)
+        decide(cur)
+
+    monkeypatch.setattr(batch, "_decide_in_python", recorded)
+    live = runner(database_url, batch_size=400)
+    stop = threading.Event()
+    follower = threading.Thread(target=live.run, args=(stop, database_url), kwargs={"idle_wait_s": 0.05})
+    follower.start()
+    try:
+        for n in range(3):
+            append_all(database_url, generated(15, seed=44 + n, first_payment=3000 + 100 * n, partition=3 + n))
+            live.wait_for(head(database_url), timeout=60)
+    finally:
+        stop.set()
+        follower.join(timeout=60)
+    assert judged_on and set(judged_on) == {"judge-ahead"}  # no batch judged its rows itself
+    reference = runner(database_url)  # the same versions, caught up here: nothing left to read
+    assert reference.catch_up() == 0
+
+
+def test_batches_judge_their_own_rows_once_the_judge_has_failed(database_url: str) -> None:
+    def broken() -> int:
+        raise RuntimeError("the judge cannot start")
+
+    judge = JudgeAhead(database_url, broken, batch_size=1000, wait_s=30)
+    judge.start()
+    started = time.monotonic()
+    assert judge.judged(0, 500) == 500  # at once: nobody else will judge them
+    assert time.monotonic() - started < 10
+    judge.close()
+
+
+def test_a_batch_waits_for_the_range_the_judge_is_on(database_url: str) -> None:
+    append_all(database_url, generated(10, seed=50, first_payment=4000, partition=6))
+    end = head(database_url)
+    judge = JudgeAhead(database_url, lambda: end - 60, batch_size=4000)  # judges (end - 60, end]
+    judge.start()
+    try:
+        assert judge.judged(end - 60, end) == end  # waited for the range, then reads all of it
+    finally:
+        judge.close()
+    kept = rows(database_url, "SELECT count(*) AS n FROM bo.event_verdicts WHERE position > %(a)s",
+                {"a": end - 60})
+    assert kept[0]["n"] == 60
