@@ -187,33 +187,33 @@ def p95(delays: list[float]) -> float:
     return delays[int(0.95 * (len(delays) - 1))] if delays else float("inf")
 
 
-class OfferTooSlow(Exception):
-    """The benchmark could not generate and append events at the rate asked."""
-
-
 def highest_rate_within(url: str, source: Source, slo_s: float, seconds: float, at_10k: float) -> int:
-    """The highest rate of FRESHNESS_LADDER whose freshness p95 is within `slo_s`: up the ladder
-    from 10,000 events/s when that rate kept it (p95 `at_10k`), down the ladder otherwise."""
-    def kept(rate: int) -> bool:
+    """The highest offered rate, of FRESHNESS_LADDER, whose freshness p95 is within `slo_s`: up the
+    ladder from 10,000 events/s when that rate kept it (p95 `at_10k`), down the ladder otherwise.
+    A rung the offering process could not reach counts at the rate it managed."""
+    def kept(rate: int) -> tuple[bool, int]:
         delays, offered = freshness(url, source, seconds, rate)
         print(f"  offered {rate:,} events/s for {seconds:.0f} s (managed {offered:,.0f}/s): p95"
               f" {p95(delays) * 1000:,.0f} ms", flush=True)
-        if offered < 0.9 * rate:
-            raise OfferTooSlow(rate)
-        return p95(delays) <= slo_s
+        return p95(delays) <= slo_s, min(rate, int(offered))
 
     if at_10k <= slo_s:
         best = 10_000
-        try:
-            for rate in (r for r in FRESHNESS_LADDER if r > 10_000):
-                if not kept(rate):
-                    break
-                best = rate
-        except OfferTooSlow as slow:
-            print(f"  the offering process cannot offer {slow.args[0]:,} events/s: the ladder stops at {best:,}",
-                  flush=True)
+        for rate in (r for r in FRESHNESS_LADDER if r > 10_000):
+            ok, managed = kept(rate)
+            if not ok:
+                break
+            best = managed
+            if managed < 0.9 * rate:
+                print(f"  the offering process cannot offer {rate:,} events/s: the ladder stops", flush=True)
+                break
         return best
-    return next((r for r in reversed(FRESHNESS_LADDER) if r < 10_000 and kept(r)), 0)
+    for rate in reversed(FRESHNESS_LADDER):
+        if rate < 10_000:
+            ok, managed = kept(rate)
+            if ok:
+                return managed
+    return 0
 
 
 def follow_until_caught_up(url: str) -> float:
