@@ -145,40 +145,51 @@ def freshness(url: str, source: Source, seconds: float, rate: int) -> tuple[list
 
     The events are generated before the clock starts (a minute of them takes about 1 GB).
     """
+    per_batch = max(1, int(rate * OFFER_EVERY_S))
+    records = source.records(per_batch * int(seconds / OFFER_EVERY_S))
+    appended: Queue[tuple[int, float] | None] = multiprocessing.get_context("fork").Queue()
+    # Forked before this call starts its threads (a fork copies no thread, but copies the
+    # locks they hold).
+    offering = multiprocessing.get_context("fork").Process(target=offer, args=(url, records, per_batch, appended))
+    offering.start()
+    del records  # the child has its copy
     runner = v1_runner(url, LIVE_BATCH)
     stop = threading.Event()
     follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
     follower.start()
-    per_batch = max(1, int(rate * OFFER_EVERY_S))
-    records = source.records(per_batch * int(seconds / OFFER_EVERY_S))
-    appended: Queue[tuple[int, float] | None] = multiprocessing.get_context("fork").Queue()
-    offering = multiprocessing.get_context("fork").Process(target=offer, args=(url, records, per_batch, appended))
     checkpoints = CheckpointStore(runner.datastore)
     delays: list[float] = []
     pending: list[tuple[int, float]] = []
-    offering.start()
-    del records  # the child has its copy
     done, first, last = False, None, None
-    while not (done and not pending):
-        while True:
-            try:
-                item = appended.get(timeout=0.005) if not done else None
-            except queue.Empty:
-                break
-            if item is None:
-                done = True
-                break
-            pending.append(item)
-            first = first if first is not None else item[1]
-            last = item[1]
-        slowest = min(checkpoints.checkpoint(p.tracking_name()) for p in runner.projectors)
-        now = time.monotonic()
-        while pending and pending[0][0] <= slowest:
-            delays.append(now - pending.pop(0)[1])
-    offering.join()
-    stop.set()
-    follower.join()
-    runner.datastore.close()
+    deadline = time.monotonic() + seconds + 900
+    try:
+        while not (done and not pending):
+            if time.monotonic() > deadline or not follower.is_alive():
+                raise RuntimeError("freshness: the runner stopped, or did not catch up within 15 minutes")
+            while not done:
+                try:
+                    item = appended.get(timeout=0.005)
+                except queue.Empty:
+                    if not offering.is_alive() and appended.empty():
+                        raise RuntimeError(f"freshness: the offering process ended ({offering.exitcode})") from None
+                    break
+                if item is None:
+                    done = True
+                    break
+                pending.append(item)
+                first = first if first is not None else item[1]
+                last = item[1]
+            slowest = min(checkpoints.checkpoint(p.tracking_name()) for p in runner.projectors)
+            now = time.monotonic()
+            while pending and pending[0][0] <= slowest:
+                delays.append(now - pending.pop(0)[1])
+    finally:
+        stop.set()
+        if offering.is_alive():
+            offering.terminate()
+        offering.join()
+        follower.join()
+        runner.datastore.close()
     span = (last - first) if first is not None and last is not None and last > first else float("nan")
     return sorted(delays), per_batch * (len(delays) - 1) / span
 
@@ -187,7 +198,8 @@ def p95(delays: list[float]) -> float:
     return delays[int(0.95 * (len(delays) - 1))] if delays else float("inf")
 
 
-def highest_rate_within(url: str, source: Source, slo_s: float, seconds: float, at_10k: float) -> int:
+def highest_rate_within(url: str, source: Source, slo_s: float, seconds: float, at_10k: float,
+                        managed_10k: float) -> int:
     """The highest offered rate, of FRESHNESS_LADDER, whose freshness p95 is within `slo_s`: up the
     ladder from 10,000 events/s when that rate kept it (p95 `at_10k`), down the ladder otherwise.
     A rung the offering process could not reach counts at the rate it managed."""
@@ -198,7 +210,7 @@ def highest_rate_within(url: str, source: Source, slo_s: float, seconds: float, 
         return p95(delays) <= slo_s, min(rate, int(offered))
 
     if at_10k <= slo_s:
-        best = 10_000
+        best = min(10_000, int(managed_10k))
         for rate in (r for r in FRESHNESS_LADDER if r > 10_000):
             ok, managed = kept(rate)
             if not ok:
@@ -225,12 +237,13 @@ def follow_until_caught_up(url: str) -> float:
     follower = threading.Thread(target=runner.run, args=(stop, url), kwargs={"idle_wait_s": 0.05})
     started = time.monotonic()
     follower.start()
-    runner.wait_for(target, timeout=3600)
-    seconds = time.monotonic() - started
-    stop.set()
-    follower.join()
-    runner.datastore.close()
-    return seconds
+    try:
+        runner.wait_for(target, timeout=3600)
+        return time.monotonic() - started
+    finally:
+        stop.set()
+        follower.join()
+        runner.datastore.close()
 
 
 def forget_v1(admin: str) -> None:
@@ -316,7 +329,8 @@ def measure(admin: str) -> None:
         print(f"freshness at 10,000 events/s offered for {seconds:.0f} s (managed {offered:,.0f}/s): p50"
               f" {statistics.median(delays) * 1000:,.0f} ms, p95 {p95(delays) * 1000:,.0f} ms"
               f" over {len(delays)} batches", flush=True)
-    within = highest_rate_within(url, source, 5.0, LADDER_SECONDS if EVENTS >= 1_000_000 else 2.0, p95(delays))
+    within = highest_rate_within(url, source, 5.0, LADDER_SECONDS if EVENTS >= 1_000_000 else 2.0, p95(delays),
+                                 offered)
     print(f"highest offered rate with freshness p95 <= 5 s: {within:,} events/s"
           + ("" if within else f" (none of {', '.join(f'{r:,}' for r in FRESHNESS_LADDER)})"), flush=True)
     print(f"peak RSS of the whole benchmark (the events it offered included): {peak_rss_mb():.0f} MB")

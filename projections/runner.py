@@ -401,8 +401,10 @@ class JudgeAhead:
         with self._progress:
             while self._alive and after < up_to and self._judged_to <= after:
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    return up_to  # the judge is slow: judge the batch here
+                if left <= 0 or 0 <= self._judged_to < after - self.batch_size:
+                    # The judge is slow, or more than a range behind this batch (another version
+                    # far behind holds it back): judge the batch here rather than wait for it.
+                    return up_to
                 self._progress.wait(left)
             if not self._alive or self._judged_to <= after:
                 return up_to

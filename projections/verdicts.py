@@ -7,14 +7,22 @@ the verdicts of its rows reached by the code now running (`CONTRACT`, a fingerpr
 code), judges only the rows without one, and keeps what it judged. A rebuild of a read model
 over a judged log therefore validates nothing; code with another fingerprint reads none of
 the kept verdicts and judges again, overwriting them as it goes.
+
+The kept verdicts are derived data, like the read tables, and as writable by the projector
+and operator roles. To judge every row again from the log (after a server upgrade, or when
+a verdict is in doubt), an operator empties the table: `DELETE FROM bo.event_verdicts`;
+batches judge and keep again as they read (docs/runbooks/projection-lifecycle.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from pathlib import Path
 from typing import Final
 
+import orjson
+import pydantic
 from psycopg import sql
 
 # The code a verdict depends on: the models and the SQL fast path, strict JSON, the
@@ -27,9 +35,14 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fingerprint() -> str:
+    """The contract's code, and what else its verdicts depend on in this process: the versions
+    of pydantic (validation, rejection details) and orjson, and the Unicode tables that the
+    fast path's whitespace and digit classes are built from."""
     digest = hashlib.sha256()
     for name in _CONTRACT_CODE:
         digest.update(name.encode() + b"\0" + (_ROOT / name).read_bytes() + b"\0")
+    digest.update(f"pydantic {pydantic.VERSION}; orjson {orjson.__version__}; unicode {unicodedata.unidata_version}"
+                  .encode())
     return digest.hexdigest()[:16]
 
 

@@ -143,3 +143,16 @@ def test_a_batch_waits_for_the_range_the_judge_is_on(database_url: str) -> None:
     kept = rows(database_url, "SELECT count(*) AS n FROM bo.event_verdicts WHERE position > %(a)s",
                 {"a": end - 60})
     assert kept[0]["n"] == 60
+
+
+def test_a_batch_far_ahead_of_the_judge_does_not_wait_for_it(database_url: str) -> None:
+    append_all(database_url, generated(400, seed=51, first_payment=5000, partition=7))
+    end = head(database_url)
+    judge = JudgeAhead(database_url, lambda: 0, batch_size=2000, wait_s=30)  # from position 0, 500 at a time
+    judge.start()
+    try:
+        started = time.monotonic()
+        assert judge.judged(end - 1, end) == end  # another version holds the judge back: no waiting
+        assert time.monotonic() - started < 10
+    finally:
+        judge.close()
