@@ -156,3 +156,19 @@ def test_a_batch_far_ahead_of_the_judge_does_not_wait_for_it(database_url: str) 
         assert time.monotonic() - started < 10
     finally:
         judge.close()
+
+
+def test_the_kept_verdict_has_every_column_of_the_batch(database_url: str) -> None:
+    # The migration spells out the table (a migration is frozen history and imports nothing),
+    # so this holds the three lists together: bo_batch, verdicts.COLUMNS and bo.event_verdicts.
+    with psycopg.connect(database_url) as conn:
+        conn.execute(batch.CREATE_BATCH)
+        batch_columns = [r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'bo_batch'::regclass AND attnum > 0"
+            " AND NOT attisdropped ORDER BY attnum").fetchall()]
+        kept_columns = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'bo'"
+            " AND table_name = 'event_verdicts' ORDER BY ordinal_position").fetchall()]
+        conn.rollback()
+    assert [c for c in batch_columns if c != "fresh"] == list(verdicts.COLUMNS)
+    assert [c for c in kept_columns if c != "contract"] == list(verdicts.COLUMNS)
