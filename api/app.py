@@ -14,6 +14,7 @@ from api.audit import AuditMiddleware, Network
 from api.auth import Authenticator, AuthMiddleware
 from api.connections import RequestConnectionMiddleware, RequestConnections
 from api.cursor import CursorCodec
+from api.metrics import RequestMetrics, RequestMetricsMiddleware
 from api.middleware import JsonOnlyMiddleware, NoNulMiddleware, RequestContextMiddleware
 from api.resources.audit import AuditLogResource
 from api.resources.health import HealthResource, OpenApiResource, ReadyResource
@@ -43,7 +44,9 @@ class AppDeps:
 
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     connections = RequestConnections(deps.pool)
+    requests = RequestMetrics()
     middleware: list[Any] = [
+        RequestMetricsMiddleware(requests),  # times everything below, the audit row included
         RequestConnectionMiddleware(connections),  # outermost: connections go back after the audit row
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
         *([AuditMiddleware(connections, deps.trusted_proxies)] if deps.audited else []),  # it sees every answer
@@ -62,7 +65,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/payment-orders/{order_id}/history": HistoryResource(connections, cursors, history.PAYMENT_ORDER),
         "/admin/projections": ProjectionsResource(connections),
         "/admin/audit-log": AuditLogResource(connections, cursors),
-        "/metrics": MetricsResource(deps.pool),
+        "/metrics": MetricsResource(deps.pool, requests),
         "/healthz": HealthResource(),
         "/readyz": ReadyResource(deps.pool, deps.schema),
     }

@@ -12,21 +12,26 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from bo import logs
 from bo.checkpoints import CheckpointKey, verify_checkpoints, write_checkpoint
 from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.health_server import serve_health
+from bo.metrics import bound_port, serve_metrics
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import BadLineError, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, preflight, projection_runner
 from bo.settings import ConfigurationError, Environment, Settings, load_settings
-from eventstore.db import diagnose, with_retries
+from eventstore.db import connect, diagnose, with_retries
 from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
 from eventstore.health import Health
+from eventstore.ingest.metrics import IngestMetrics
 from projections.errors import ProjectionError
+from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.registry import NAMES
 
 log = logging.getLogger("bo")
@@ -84,6 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = command("demo", _demo, "run the whole flow on the embedded defaults and serve the API")
     demo.add_argument("--payments", type=int, default=2000, help="generated payments (default 2000)")
     demo.add_argument("--bind", default="127.0.0.1:8000", help="API address (default 127.0.0.1:8000)")
+    demo.add_argument("--metrics-port", type=int, default=9100,
+                      help="ingest's and projection's metrics on 127.0.0.1:PORT (default 9100; 0: any free port)")
     demo.add_argument("--once", action="store_true",
                       help="check the API answers, print the summary and exit instead of serving")
     command("migrate", _migrate, "apply the Alembic migrations")
@@ -95,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     for long_running in (ingest_cmd, project_cmd):
         long_running.add_argument("--health-port", type=int, default=None,
                                   help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
+        long_running.add_argument("--metrics-port", type=int, default=None,
+                                  help="serve GET /metrics (Prometheus) on 127.0.0.1:PORT")
     rebuild_cmd = command("rebuild", _rebuild, "build a projector version from position 0 into its own tables")
     rebuild_cmd.add_argument("name", choices=NAMES)
     rebuild_cmd.add_argument("--version", type=int, default=None,
@@ -199,6 +208,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = command("serve", _serve, "serve the admin API under gunicorn")
     serve.add_argument("--bind", default="127.0.0.1:8000", help="address (default 127.0.0.1:8000)")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    serve.add_argument("--metrics-port", type=int, default=None,
+                       help="also serve every worker's request metrics from gunicorn's master on"
+                            " 127.0.0.1:PORT/metrics, where a busy worker cannot hold a scrape up")
     return parser
 
 
@@ -258,7 +270,9 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     if not _started(url, stop, health):
         return 0
     log.info("ingesting", extra={"topics": list(settings.topics), "group": settings.kafka_group_id})
-    stats = ingest_consumer(settings, url, bootstrap, health=health).run(stop)
+    metrics = IngestMetrics()
+    _serve_metrics(args, metrics.registry)
+    stats = ingest_consumer(settings, url, bootstrap, health=health, metrics=metrics).run(stop)
     log.info("ingest stopped", extra={
         "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
         "oversized": stats.oversized,
@@ -273,8 +287,11 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings)
     if not _started(url, stop, health):
         return 0
+    metrics = ProjectorMetrics()
+    metrics.registry.register(DatabaseFigures(lambda: connect(url)))
+    _serve_metrics(args, metrics.registry)
     try:
-        runner, datastore = projection_runner(settings, url, stop, health)
+        runner, datastore = projection_runner(settings, url, stop, health, metrics=metrics)
     except DatabaseUnavailableError:
         if stop.is_set():
             return 0
@@ -295,6 +312,12 @@ def _health(args: argparse.Namespace, component: str) -> Health:
     return health
 
 
+def _serve_metrics(args: argparse.Namespace, registry: CollectorRegistry) -> None:
+    if args.metrics_port is not None:
+        server = serve_metrics(registry, args.metrics_port)
+        log.info("metrics served", extra={"port": bound_port(server)})
+
+
 def _started(url: str, stop: threading.Event, health: Health) -> bool:
     """The start-up checks (server version, migrations); False when asked to stop while waiting."""
     try:
@@ -307,7 +330,6 @@ def _started(url: str, stop: threading.Event, health: Health) -> bool:
 
 
 def _backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from eventstore.db import connect
     from replay.backfill import backfill
 
     path: Path = args.file
@@ -329,7 +351,6 @@ def _backfill(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _projections_status(settings: Settings, args: argparse.Namespace) -> int:
-    from eventstore.db import connect
     from projections.status import projector_status, quality
 
     with connect(database_url(settings)) as conn:
@@ -458,7 +479,6 @@ REASONS = ("INVALID_JSON", "SCHEMA_VIOLATION", "UNKNOWN_EVENT_TYPE", "UNSUPPORTE
 
 
 def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
-    from eventstore.db import connect
     from replay.dead_letters import DeadLetterFilter, list_dead_letters
 
     where = DeadLetterFilter(args.reason, args.projector, None if args.status == "ALL" else args.status)
@@ -472,7 +492,6 @@ def _dlq_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _dlq_show(settings: Settings, args: argparse.Namespace) -> int:
-    from eventstore.db import connect
     from replay.dead_letters import show_dead_letter
 
     with connect(database_url(settings)) as conn:
@@ -500,7 +519,6 @@ def _dlq_replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def _history(settings: Settings, args: argparse.Namespace) -> int:
     from api.representations import history_item
-    from eventstore.db import connect
     from projections import history
 
     subject = history.TX if args.history_kind == "tx" else history.PAYMENT_ORDER
@@ -537,7 +555,6 @@ def _no_subcommand(settings: Settings, args: argparse.Namespace) -> int:
 
 def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
     from api.audit_log import verify_trail
-    from eventstore.db import connect
     from eventstore.verify import verify
 
     with connect(database_url(settings)) as conn:
@@ -566,7 +583,6 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _log_checkpoint(settings: Settings, args: argparse.Namespace) -> int:
-    from eventstore.db import connect
 
     folder = args.dir or Path(settings.home).expanduser() / "checkpoints"
     with connect(database_url(settings)) as conn:
@@ -602,7 +618,7 @@ def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from bo.serve import serve
 
-    serve(settings, args.bind, args.workers)
+    serve(settings, args.bind, args.workers, metrics_port=args.metrics_port)
     return 0
 
 
@@ -614,7 +630,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"log_level": "WARNING"})
         logs.configure_logging(settings.log_level)
     return run_demo(settings, payments=args.payments, bind=args.bind, once=args.once,
-                    started=time.monotonic())
+                    started=time.monotonic(), metrics_port=args.metrics_port)
 
 
 if __name__ == "__main__":

@@ -28,12 +28,15 @@ from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.generate import StreamShape, generate
+from bo.metrics import bound_port, registry_of, serve_metrics
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import OutgoingMessage, publish, read_messages, topic_map
 from bo.runtime import ingest_consumer, projection_runner
 from bo.settings import Settings
 from eventstore.db import connect
+from eventstore.ingest.metrics import IngestMetrics
+from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.runner import ProjectionRunner
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "messages.jsonl"
@@ -41,7 +44,8 @@ DEMO_TOKEN_TTL_S = 12 * 3600
 DEMO_DB = "bo_demo"
 
 
-def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, started: float) -> int:
+def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, started: float,
+             metrics_port: int = 9100) -> int:
     admin_url = _fresh_demo_database(settings)
     _say(f"database ready (embedded PostgreSQL, database {DEMO_DB})")
     upgrade(admin_url)
@@ -50,7 +54,7 @@ def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, starte
     broker = DevBroker()
     _say(f"development broker on {broker.bootstrap}")
     stop = threading.Event()
-    runner, threads = _start_pipeline(settings, url, broker.bootstrap, stop)
+    runner, threads, metrics_at = _start_pipeline(settings, url, broker.bootstrap, stop, metrics_port)
     messages = list(_stream(settings, payments))
     publish(broker.bootstrap, iter(messages), total=len(messages), label="publish")
     head = _wait_until_logged(url, len(messages))
@@ -60,8 +64,9 @@ def run_demo(settings: Settings, *, payments: int, bind: str, once: bool, starte
     try:
         _wait_ready(bind)
         tokens = _tokens(settings)
-        _print_summary(summary, bind, started, tokens)
+        _print_summary(summary, bind, started, tokens, metrics_at)
         _check_api(bind, tokens)
+        _check_metrics(bind, metrics_at)
         if not once:
             _say("serving; press Ctrl-C to stop")
             interrupt = stop_on_signals()
@@ -85,17 +90,22 @@ def _fresh_demo_database(settings: Settings) -> str:
     return psycopg.conninfo.make_conninfo(base, dbname=DEMO_DB)
 
 
-def _start_pipeline(settings: Settings, url: str, bootstrap: str, stop: threading.Event
-                    ) -> tuple[ProjectionRunner, list[threading.Thread]]:
-    consumer = ingest_consumer(settings, url, bootstrap, group_id="bo-demo")
-    runner, _datastore = projection_runner(settings, url)
+def _start_pipeline(settings: Settings, url: str, bootstrap: str, stop: threading.Event, metrics_port: int
+                    ) -> tuple[ProjectionRunner, list[threading.Thread], str]:
+    """Ingest and projection in threads of this process, their metrics on one port (their
+    names do not overlap), as `bo ingest --metrics-port` and `bo project --metrics-port` serve theirs."""
+    ingest_metrics, project_metrics = IngestMetrics(), ProjectorMetrics()
+    consumer = ingest_consumer(settings, url, bootstrap, group_id="bo-demo", metrics=ingest_metrics)
+    runner, _datastore = projection_runner(settings, url, metrics=project_metrics)
+    server = serve_metrics(registry_of(ingest_metrics.registry, project_metrics.registry,
+                                       DatabaseFigures(lambda: connect(url))), metrics_port)
     threads = [
         threading.Thread(target=consumer.run, args=(stop,), name="ingest", daemon=True),
         threading.Thread(target=runner.run, args=(stop, url), name="project", daemon=True),
     ]
     for thread in threads:
         thread.start()
-    return runner, threads
+    return runner, threads, f"127.0.0.1:{bound_port(server)}"
 
 
 def _stream(settings: Settings, payments: int) -> Iterator[OutgoingMessage]:
@@ -173,7 +183,18 @@ def _check_api(bind: str, tokens: dict[str, str]) -> None:
     _say("checked: GET /admin/tx/tx-1d answers POSTED, COMPLETE")
 
 
-def _print_summary(summary: dict[str, Any], bind: str, started: float, tokens: dict[str, str]) -> None:
+def _check_metrics(bind: str, metrics_at: str) -> None:
+    """Both metrics endpoints answer, each with its own families."""
+    for where, family in ((bind, "bo_api_requests_total"), (metrics_at, "bo_ingest_messages_total")):
+        with urllib.request.urlopen(f"http://{where}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        if family not in text:
+            raise RuntimeError(f"http://{where}/metrics has no {family}")
+    _say(f"checked: http://{bind}/metrics and http://{metrics_at}/metrics answer")
+
+
+def _print_summary(summary: dict[str, Any], bind: str, started: float, tokens: dict[str, str],
+                   metrics_at: str) -> None:
     base = f"http://{bind}"
     read, audit = '-H "Authorization: Bearer $READ_TOKEN"', '-H "Authorization: Bearer $AUDIT_TOKEN"'
     print(f"""
@@ -202,6 +223,10 @@ Try (READ_TOKEN carries ADMIN_READ; AUDIT_TOKEN carries ADMIN_AUDIT and ADMIN_RE
   curl -s {base}/admin/tx/tx-1d                             # 401: no token
   curl -s {base}/openapi.json                               # the OpenAPI 3.1 document
   curl -s {base}/readyz
+
+Metrics (Prometheus text format):
+  curl -s {base}/metrics                    # API requests, every worker; projections' figures
+  curl -s http://{metrics_at}/metrics       # ingest and projection (this process)
 """, flush=True)
 
 

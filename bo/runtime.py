@@ -11,7 +11,9 @@ from bo.settings import Settings
 from eventstore import db
 from eventstore.health import Health
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
+from eventstore.ingest.metrics import IngestMetrics
 from projections import registry
+from projections.metrics import ProjectorMetrics
 from projections.projector import Projector
 from projections.runner import ProjectionRunner
 from projections.tracking import datastore_for
@@ -22,7 +24,7 @@ def topic_of(settings: Settings) -> dict[str, str]:
 
 
 def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str | None = None,
-                    health: Health | None = None) -> IngestConsumer:
+                    health: Health | None = None, metrics: IngestMetrics | None = None) -> IngestConsumer:
     return IngestConsumer(IngestConfig(
         database_url=url,
         bootstrap_servers=bootstrap,
@@ -32,11 +34,12 @@ def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str 
         session_timeout_ms=settings.kafka_session_timeout_ms,
         max_message_bytes=settings.max_message_bytes,
         group_instance_id=settings.kafka_group_instance_id,
-    ), health)
+    ), health, metrics)
 
 
 def projection_runner(settings: Settings, url: str, stop: threading.Event | None = None,
-                      health: Health | None = None) -> tuple[ProjectionRunner, PostgresDatastore]:
+                      health: Health | None = None, metrics: ProjectorMetrics | None = None
+                      ) -> tuple[ProjectionRunner, PostgresDatastore]:
     """The runner for the versions registered as running; waits (capped backoff) for the database."""
     datastore = datastore_for(url)
 
@@ -46,7 +49,7 @@ def projection_runner(settings: Settings, url: str, stop: threading.Event | None
 
     projectors = db.with_retries(running, what="load projectors", stop=stop, health=health)
     runner = ProjectionRunner(datastore, projectors, topic_of(settings),
-                              batch_size=settings.project_batch_size, health=health)
+                              batch_size=settings.project_batch_size, health=health, metrics=metrics)
     return runner, datastore
 
 

@@ -19,7 +19,7 @@ from api.app import AppDeps, create_app
 from api.audit import Network, trusted_networks
 from api.auth import BearerTokens
 from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
-from bo import dev_issuer, logs
+from bo import dev_issuer, logs, metrics
 from bo.dev_issuer import DevIssuer
 from bo.embedded import database_url
 from bo.migrate import schema_expectation
@@ -124,10 +124,11 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> falcon.App[falcon.Request, falcon.Response]:
         logs.configure_logging(self.settings.log_level)
+        metrics.use_multiprocess_values()
         return build_app(self.settings, self.url)
 
 
-def serve(settings: Settings, bind: str, workers: int) -> None:
+def serve(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None) -> None:
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
     authenticator(settings)  # a bad configuration is refused here, once; the dev key is made once
@@ -137,11 +138,22 @@ def serve(settings: Settings, bind: str, workers: int) -> None:
     except DatabaseUnavailableError as exc:
         log.warning("starting while the database is unavailable; /readyz says so until it is back",
                     extra={"error": str(exc)})
-    GunicornApp(settings, url, gunicorn_options(settings, bind, workers)).run()
+    with metrics.multiprocess_directory():
+        GunicornApp(settings, url, gunicorn_options(settings, bind, workers, metrics_port=metrics_port)).run()
 
 
-def gunicorn_options(settings: Settings, bind: str, workers: int) -> dict[str, Any]:
+def gunicorn_options(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None
+                     ) -> dict[str, Any]:
+    def when_ready(server: Any) -> None:
+        if metrics_port is not None:  # the master merges the workers' files: no worker answers it
+            served = metrics.serve_metrics(metrics.multiprocess_registry(), metrics_port)
+            log.info("request metrics served", extra={"port": metrics.bound_port(served)})
+
+    def child_exit(server: Any, worker: Any) -> None:
+        metrics.mark_worker_dead(worker.pid)
+
     return {
+        "when_ready": when_ready, "child_exit": child_exit,
         "bind": bind, "workers": workers, "timeout": 30,
         "worker_class": "gthread" if settings.api_threads > 1 else "sync", "threads": settings.api_threads,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,

@@ -42,6 +42,7 @@ class AppendResult:
     redelivered: int
     head: int
     ingested_at: datetime | None
+    fresh: Sequence[int] = ()  # indexes of the records appended (the others were already logged)
 
 
 def append(
@@ -83,7 +84,7 @@ def _append(
         head = _copy(cur, [(records[i], digests[i]) for i in fresh], head, previous, ingested_at)
         _advance(cur, consumer_group, [records[i] for i in fresh])
         cur.execute(sql.NOTIFY_APPENDED, {"head": head})
-    return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at)
+    return AppendResult(len(fresh), len(records) - len(fresh), head, ingested_at, fresh)
 
 
 def next_offsets(

@@ -25,6 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -35,8 +36,10 @@ from eventstore import db
 from eventstore.errors import DatabaseUnavailableError
 from eventstore.health import Health
 from projections import batch, sql
+from projections import metrics as project_metrics
 from projections.contract import Rejection, ValidEvent
 from projections.first_seen import first_seen
+from projections.metrics import ProjectorMetrics
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.tracking import CheckpointStore
 
@@ -74,11 +77,13 @@ class ProjectionRunner:
         batch_size: int = 2000,
         health: Health | None = None,
         engine: str = SQL_ENGINE,
+        metrics: ProjectorMetrics | None = None,
     ) -> None:
         if engine not in (SQL_ENGINE, PYTHON_ENGINE):
             raise ValueError(f"unknown projection engine {engine!r}")
         self.engine = engine
         self.health = health or Health("project")
+        self.metrics = metrics or ProjectorMetrics()
         self.datastore = datastore
         self.checkpoints = CheckpointStore(datastore)
         self.projectors = list(projectors)
@@ -133,6 +138,9 @@ class ProjectionRunner:
         sits this batch out.
         """
         names = sorted(p.tracking_name() for p in cohort)
+        started = time.perf_counter()
+        applied: list[Projector] = []
+        dead_letters: dict[tuple[str, int], dict[str, int]] = {}
         with self.datastore.transaction(commit=True) as cur:
             for name in names:
                 cur.execute(sql.LOCK_PROJECTOR, {"name": name})
@@ -148,20 +156,28 @@ class ProjectionRunner:
             read = batch.prepare(cur, batch.Rows(after=after, up_to=up_to))
             for projector in cohort:
                 if checkpoints[projector.tracking_name()] == after:
-                    self._apply_prepared(cur, projector)
+                    dead_letters[(projector.name, projector.version)] = self._apply_prepared(cur, projector)
                     self.checkpoints.record(cur, projector.tracking_name(), up_to)
                     outcomes[projector.tracking_name()] = BatchOutcome(read=read, checkpoint=up_to)
+                    applied.append(projector)
+            times = cur.execute(project_metrics.SELECT_BATCH_TIMES, {"after": after, "up_to": up_to}).fetchall()
+        self.metrics.batch_committed([(p.name, p.version) for p in applied], read, time.perf_counter() - started,
+                                     times, datetime.now(UTC), dead_letters)
         return outcomes
 
-    def _apply_prepared(self, cur: DictCursor, projector: Projector) -> None:
-        """Dead letters and duplicates of what `projector` takes from `bo_batch`, then its apply."""
+    def _apply_prepared(self, cur: DictCursor, projector: Projector) -> dict[str, int]:
+        """Dead letters and duplicates of what `projector` takes from `bo_batch`, then its apply;
+        answers the dead letters written, by reason."""
         takes = sql.TAKES.format(
             handles=sql_literal(sorted(projector.handles)), known=sql_literal(sorted(KNOWN_EVENT_TYPES)),
             topics=sql_literal(sorted(self._topics[projector.tracking_name()])))
-        cur.execute(sql.INSERT_BATCH_DEAD_LETTERS.format(takes=takes),
-                    {"projector": projector.name, "version": projector.version})
+        reasons: dict[str, int] = {}
+        for row in cur.execute(sql.INSERT_BATCH_DEAD_LETTERS.format(takes=takes),
+                               {"projector": projector.name, "version": projector.version}).fetchall():
+            reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
         cur.execute(sql.INSERT_BATCH_FATES.format(takes=takes, fates=projector.table("_fates")))
         projector.apply_batch(cur)
+        return reasons
 
     def replay(self, projector: Projector, positions: Sequence[int]) -> int:
         """Re-run the current code on `positions` (dead letters) and everything they take part in.

@@ -70,6 +70,7 @@ INSERT_BATCH_DEAD_LETTERS = sql.SQL("""
      ORDER BY b.position
     ON CONFLICT (projector, projector_version, position) DO UPDATE
        SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
+    RETURNING reason
 """)
 
 INSERT_BATCH_FATES = sql.SQL("""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -63,6 +64,35 @@ SELECT_QUALITY = """
            (SELECT coalesce(sum(version_missing_cnt), 0) FROM bo.ledger_entries)
          + (SELECT coalesce(sum(version_missing_cnt), 0) FROM bo.payment_orders) AS version_missing_cnt
 """
+
+
+# The pairing latency of complete pairs, bucketed by the server: the number of bounds each
+# latency exceeds (width_bucket), so Prometheus's cumulative buckets follow by summing.
+SELECT_PAIRING_LATENCY = """
+    SELECT width_bucket(s, %(bounds)s::float8[]) AS above, count(*) AS n, sum(s) AS total
+      FROM (SELECT extract(epoch FROM completed_at - first_seen_at)::float8 AS s
+              FROM bo.payment_ledger_pairs WHERE completed_at IS NOT NULL) AS latency
+     GROUP BY 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyHistogram:
+    buckets: list[tuple[float, int]]  # (upper bound, cumulative count)
+    count: int
+    total: float
+
+
+def pairing_latency_histogram(conn: psycopg.Connection[Any], bounds: Sequence[float]) -> LatencyHistogram:
+    """Cumulative counts of pairing latencies at or under each bound (a latency exactly on a
+    bound counts in the next one: width_bucket's lower bounds are inclusive)."""
+    rows = conn.execute(SELECT_PAIRING_LATENCY, {"bounds": list(bounds)}).fetchall()
+    per_bucket = {int(above): int(n) for above, n, _ in rows}
+    cumulative, buckets = 0, []
+    for i, bound in enumerate(bounds):
+        cumulative += per_bucket.get(i, 0)
+        buckets.append((bound, cumulative))
+    return LatencyHistogram(buckets, sum(per_bucket.values()), float(sum(float(t or 0) for _, _, t in rows)))
 
 
 def projector_status(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:

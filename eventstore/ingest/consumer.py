@@ -31,12 +31,15 @@ from eventstore import log as event_log
 from eventstore.errors import BrokerError, DatabaseUnavailableError
 from eventstore.health import Health
 from eventstore.ingest.decode import DEFAULT_MAX_VALUE_BYTES, decode
+from eventstore.ingest.metrics import IngestMetrics
 from eventstore.records import KafkaCoordinates, LogRecord
 
 logger = logging.getLogger(__name__)
 
 # While no message arrives, the database is asked this often whether it answers.
 IDLE_CHECK_EVERY_S = 5.0
+# How often the partitions' high watermarks (librdkafka's cached copies: no broker call) are read.
+WATERMARKS_EVERY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +93,13 @@ def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
 class IngestConsumer:
     """Appends every message of `config.topics` to `bo.event_log`, exactly once."""
 
-    def __init__(self, config: IngestConfig, health: Health | None = None) -> None:
+    def __init__(self, config: IngestConfig, health: Health | None = None,
+                 metrics: IngestMetrics | None = None) -> None:
         self.config = config
         self.health = health or Health("ingest")
+        self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
+        self._watermarks_at = 0.0
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self._consumer = Consumer(kafka_consumer_config(config))
         self._last_activity: float | None = None
@@ -107,7 +113,7 @@ class IngestConsumer:
     def run(self, stop: threading.Event, *, idle_exit_s: float | None = None) -> IngestStats:
         """Consume until `stop` is set (or, with `idle_exit_s`, until that long without messages)."""
         self._stop = stop
-        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign)
+        self._consumer.subscribe(list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
                 try:  # an assignment (offsets loaded from the database) happens inside consume()
@@ -117,6 +123,8 @@ class IngestConsumer:
                         break
                     raise
                 records = self._records(messages)
+                if time.monotonic() - self._watermarks_at >= WATERMARKS_EVERY_S:
+                    self._read_watermarks()
                 if records:
                     self._last_activity = time.monotonic()
                     try:
@@ -164,9 +172,11 @@ class IngestConsumer:
         result = db.with_retries(lambda: event_log.append(self._connection(), self.config.group_id, records),
                                  what="append batch", stop=stop, health=self.health,
                                  on_transient=self._drop_connection)
+        seconds = time.perf_counter() - started
         self.health.progressed()
         self._checked_at = time.monotonic()
-        self.stats.batch_ms.append((time.perf_counter() - started) * 1000)
+        self.metrics.appended(records, result.fresh, seconds)
+        self.stats.batch_ms.append(seconds * 1000)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered
         self.stats.batches += 1
@@ -211,9 +221,28 @@ class IngestConsumer:
             if p.offset != OFFSET_BEGINNING:
                 _refuse_if_out_of_range(consumer, p)
         consumer.assign(partitions)
+        self.metrics.assigned({(p.topic, p.partition): max(0, p.offset) for p in partitions})  # beginning: 0
         self._last_activity = time.monotonic()
         logger.info("partitions assigned", extra={
             "assignment": {f"{p.topic}[{p.partition}]": p.offset for p in partitions}})
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.metrics.revoked([(p.topic, p.partition) for p in partitions])
+
+    def _read_watermarks(self) -> None:
+        """The assigned partitions' high watermarks, for the lag metric: librdkafka's cached
+        copies, updated by every fetch (no broker round trip)."""
+        self._watermarks_at = time.monotonic()
+        high = {}
+        for p in self._consumer.assignment():
+            try:
+                _, end = self._consumer.get_watermark_offsets(p, cached=True)
+            except Exception as exc:  # a figure for a metric must never stop ingestion
+                logger.debug("watermarks unavailable", extra={"error": str(exc)})
+                continue
+            if end >= 0:
+                high[(p.topic, p.partition)] = end
+        self.metrics.watermarks(high)
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
         if self._conn is None or self._conn.closed:
