@@ -45,17 +45,6 @@ class AppDeps:
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     connections = RequestConnections(deps.pool)
     requests = RequestMetrics()
-    middleware: list[Any] = [
-        RequestMetricsMiddleware(requests),  # times everything below, the audit row included
-        RequestConnectionMiddleware(connections),  # outermost: connections go back after the audit row
-        RequestContextMiddleware(deps.correlation_id, deps.trace_id),
-        *([AuditMiddleware(connections, deps.trusted_proxies)] if deps.audited else []),  # it sees every answer
-        JsonOnlyMiddleware(),
-        AuthMiddleware(deps.authenticator),
-        NoNulMiddleware(),
-    ]
-    app = falcon.App(middleware=middleware)
-    errors.register(app)
     cursors = CursorCodec(deps.cursor_secret)
     resources: dict[str, object] = {
         "/admin/tx/{tx_id}": TxResource(connections),
@@ -69,10 +58,22 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/healthz": HealthResource(),
         "/readyz": ReadyResource(deps.pool, deps.schema),
     }
+    spec = OpenApiResource()
+    middleware: list[Any] = [
+        RequestMetricsMiddleware(requests, {**resources, "/openapi.json": spec}),  # times all below, the audit row too
+        RequestConnectionMiddleware(connections),  # connections go back after the audit row
+        RequestContextMiddleware(deps.correlation_id, deps.trace_id),
+        *([AuditMiddleware(connections, deps.trusted_proxies)] if deps.audited else []),  # it sees every answer
+        JsonOnlyMiddleware(),
+        AuthMiddleware(deps.authenticator),
+        NoNulMiddleware(),
+    ]
+    app = falcon.App(middleware=middleware)
+    errors.register(app)
     described = {route.path for route in openapi.ROUTES}
     if set(resources) != described:  # a route must not exist without its OpenAPI description
         raise RuntimeError(f"routes and OpenAPI disagree: {sorted(set(resources) ^ described)}")
     for path, resource in resources.items():
         app.add_route(path, resource)
-    app.add_route("/openapi.json", OpenApiResource())
+    app.add_route("/openapi.json", spec)
     return app

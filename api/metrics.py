@@ -10,8 +10,10 @@ request that matches no route counts under `unmatched`.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import falcon
+from falcon.routing import CompiledRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bo.metrics import LATENCY_BUCKETS
@@ -34,10 +36,17 @@ class RequestMetrics:
 
 
 class RequestMetricsMiddleware:
-    """The outermost middleware: it times everything the other middleware and the resource do."""
+    """The outermost middleware: it times everything the other middleware and the resource do.
 
-    def __init__(self, metrics: RequestMetrics) -> None:
+    It knows the app's routes itself: an answer given before routing (401 from authentication,
+    406) still counts under the route asked for.
+    """
+
+    def __init__(self, metrics: RequestMetrics, routes: Mapping[str, object]) -> None:
         self.metrics = metrics
+        self.router = CompiledRouter()
+        for template, resource in routes.items():
+            self.router.add_route(template, resource)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.metrics_started = time.perf_counter()
@@ -49,9 +58,13 @@ class RequestMetricsMiddleware:
         if started is None:  # process_request did not run (an earlier middleware raised)
             return
         self.metrics.in_flight.dec()
-        route = (req.uri_template or UNMATCHED) if resource is not None else UNMATCHED
+        route = req.uri_template or self._template(req.path)
         status = str(resp.status_code)
         self.metrics.requests.labels(route, req.method, status).inc()
         self.metrics.duration.labels(route, req.method).observe(time.perf_counter() - started)
         if resp.status_code >= 500:
             self.metrics.errors.labels(route, status).inc()
+
+    def _template(self, path: str) -> str:
+        found = self.router.find(path)
+        return str(found[3]) if found else UNMATCHED

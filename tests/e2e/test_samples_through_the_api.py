@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,8 +21,8 @@ import pytest
 
 from bo.embedded import DevBroker
 from bo.publish import publish, read_messages, topic_map
-from projections.tracking import CheckpointStore, datastore_for
 from tests.conftest import SAMPLES, free_port, random_ref
+from tests.stack import bo, dev_token, wait_until_projected
 
 pytestmark = pytest.mark.e2e
 
@@ -36,30 +34,6 @@ class Stack:
     topics: tuple[str, str]
     token: str  # ADMIN_READ and ADMIN_AUDIT
     reader_token: str  # ADMIN_READ only
-
-
-def bo(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "bo", *args], env=env, stdout=out, stderr=out)
-
-
-def wait_until_projected(url: str, expected_rows: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    head = 0
-    while time.monotonic() < deadline:
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SELECT count(*), coalesce(max(position), 0) FROM bo.event_log").fetchone()
-        assert row is not None
-        if row[0] >= expected_rows:
-            head = row[1]
-            break
-        time.sleep(0.1)
-    assert head, f"ingest did not log {expected_rows} rows in {timeout}s"
-    datastore = datastore_for(url)
-    checkpoints = CheckpointStore(datastore)
-    for name in ("ledger_entries:v1", "payment_orders:v1", "payment_ledger_pairs:v1"):
-        checkpoints.wait(name, head, timeout=timeout)
-    datastore.close()
 
 
 def wait_ready(base: str, timeout: float = 30) -> None:
@@ -82,15 +56,6 @@ def get(base: str, path: str, token: str | None = None) -> tuple[int, dict[str, 
             return resp.status, json.load(resp), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as err:
         return err.code, json.load(err), err.headers.get("Content-Type", "")
-
-
-def dev_token(env: dict[str, str], *roles: str) -> str:
-    """A token from the real `bo dev-token`, signed by the development issuer under BO_HOME."""
-    args = [arg for role in roles for arg in ("--role", role)]
-    done = subprocess.run([sys.executable, "-m", "bo", "dev-token", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")

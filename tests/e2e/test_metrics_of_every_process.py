@@ -1,0 +1,103 @@
+"""`bo ingest`, `bo project` and `bo serve` as real processes, each scraped on its `--metrics-port`."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from bo.embedded import DevBroker
+from bo.publish import publish, read_messages, topic_map
+from tests.conftest import SAMPLES
+from tests.integration.helpers import bearer
+from tests.integration.test_metrics import Samples, scrape, value
+from tests.stack import Stack, dev_token, running_stack, wait_until_projected
+
+pytestmark = pytest.mark.e2e
+LOOKUPS = 25
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, broker: DevBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(database_url, broker, tmp_path_factory.mktemp("metrics"), workers=2) as stack:
+        yield stack
+
+
+def get(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def test_every_process_answers_with_its_figures(stack: Stack) -> None:
+    sent = publish(stack.env["BO_KAFKA_BOOTSTRAP_SERVERS"], read_messages(SAMPLES, topic_map(stack.topics)))
+    head = wait_until_projected(stack.url, sent)
+    token = bearer("ADMIN_READ")  # the development issuer of this test process: not the stack's
+    home_token = {"Authorization": "Bearer " + dev_token(stack.env, "ADMIN_READ")}
+    assert get(stack.api + "/admin/tx/tx-1c", token) == 401  # another issuer's key
+    for _ in range(LOOKUPS):
+        assert get(stack.api + "/admin/tx/tx-1c", home_token) == 200
+
+    served = scrape(stack.metrics_url("serve"))  # the master: every worker's requests, merged
+    route = {"route": "/admin/tx/{tx_id}", "method": "GET"}
+    assert value(served, "bo_api_requests", "bo_api_requests_total", status="200", **route) == LOOKUPS
+    assert value(served, "bo_api_requests", "bo_api_requests_total", status="401", **route) == 1
+    assert value(served, "bo_api_request_duration_seconds", "bo_api_request_duration_seconds_count",
+                 **route) == LOOKUPS + 1
+    from_a_worker = scrape(stack.api + "/metrics")  # a worker's /metrics merges the same files
+    assert value(from_a_worker, "bo_api_requests", "bo_api_requests_total", status="200", **route) == LOOKUPS
+    assert value(from_a_worker, "bo_projector_checkpoint", "bo_projector_checkpoint",
+                 projector="ledger_entries", version="1", status="ACTIVE") == head
+
+    ingest = wait_for(stack.metrics_url("ingest"), lambda s: lag_is_zero(s) and appended(s) == sent)
+    assert appended(ingest) == sent
+    project = scrape(stack.metrics_url("project"))
+    for name in ("ledger_entries", "payment_orders", "payment_ledger_pairs"):
+        labels = {"projector": name, "version": "1"}
+        assert value(project, "bo_projector_events", "bo_projector_events_total", **labels) == head
+        assert value(project, "bo_projector_checkpoint", "bo_projector_checkpoint", status="ACTIVE", **labels) == head
+        # Published to the broker: every row has a Kafka timestamp to time freshness from.
+        assert value(project, "bo_freshness_kafka_seconds", "bo_freshness_kafka_seconds_count", **labels) == head
+
+
+def test_a_busy_worker_does_not_hold_up_the_masters_scrape(stack: Stack) -> None:
+    """Both workers are held by clients that never finish their requests; the master still answers."""
+    held = [socket.create_connection(("127.0.0.1", int(stack.api.rsplit(":", 1)[1]))) for _ in range(2)]
+    try:
+        for conn in held:
+            conn.sendall(b"GET /admin/tx/tx-1c HTTP/1.1\r\nHost: x\r\n")  # no blank line: the worker waits
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # the workers are held indeed: their own /metrics waits
+            urllib.request.urlopen(stack.api + "/metrics", timeout=1.5)
+        started = time.monotonic()
+        samples = scrape(stack.metrics_url("serve"))
+        assert time.monotonic() - started < 2.0
+        assert "bo_api_requests" in samples
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def appended(samples: Samples) -> float:
+    return sum(s.value for s in samples.get("bo_ingest_messages", []) if s.name == "bo_ingest_messages_total")
+
+
+def lag_is_zero(samples: Samples) -> bool:
+    lag = [s.value for s in samples.get("bo_ingest_consumer_lag", [])]
+    return bool(lag) and all(v == 0 for v in lag)
+
+
+def wait_for(url: str, done: Callable[[Samples], bool], timeout: float = 30) -> Samples:
+    deadline = time.monotonic() + timeout
+    while True:
+        samples = scrape(url)
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.3)
