@@ -63,7 +63,8 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         RequestMetricsMiddleware(requests, {**resources, "/openapi.json": spec}),  # times all below, the audit row too
         RequestConnectionMiddleware(connections),  # connections go back after the audit row
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
-        *([AuditMiddleware(connections, deps.trusted_proxies)] if deps.audited else []),  # it sees every answer
+        # It sees every answer; a row it cannot write counts in bo_api_audit_write_failures_total.
+        *([AuditMiddleware(connections, deps.trusted_proxies, requests.audit_failures)] if deps.audited else []),
         JsonOnlyMiddleware(),
         AuthMiddleware(deps.authenticator),
         NoNulMiddleware(),

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import falcon
+from prometheus_client import Counter
 
 from api.audit_log import AuditEntry, record
 from api.auth import Principal, is_admin_path
@@ -96,9 +97,11 @@ def _cap(text: str | None) -> str | None:
 
 
 class AuditMiddleware:
-    def __init__(self, connections: RequestConnections, trusted_proxies: Sequence[Network] = ()) -> None:
+    def __init__(self, connections: RequestConnections, trusted_proxies: Sequence[Network] = (),
+                 failures: Counter | None = None) -> None:
         self.connections = connections
         self.trusted = tuple(trusted_proxies)
+        self.failures = failures
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          params: dict[str, Any]) -> None:
@@ -119,6 +122,8 @@ class AuditMiddleware:
         except Exception as exc:
             log.error("audit row could not be written; answering 503", extra={
                 "path": req.path, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
+            if self.failures is not None:
+                self.failures.inc()
             _unaudited(resp)
 
     def entry(self, req: falcon.Request, resp: falcon.Response) -> AuditEntry:

@@ -33,6 +33,9 @@ class RequestMetrics:
                                multiprocess_mode="livesum", registry=self.registry)
         self.errors = Counter("bo_api_errors", "answers with a 5xx status, by route template and status",
                               ["route", "status"], registry=self.registry)
+        self.audit_failures = Counter("bo_api_audit_write_failures",
+                                      "audit rows that could not be written (each answer became a 503)",
+                                      registry=self.registry)
 
 
 class RequestMetricsMiddleware:
