@@ -101,9 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     project_cmd = command("project", _project, "keep the active and ready projector versions caught up until stopped")
     for long_running in (ingest_cmd, project_cmd):
         long_running.add_argument("--health-port", type=int, default=None,
-                                  help="serve GET /healthz on 127.0.0.1:PORT (200 ok, 503 degraded)")
+                                  help="serve GET /healthz on BO_LISTEN_HOST:PORT (200 ok, 503 degraded)")
         long_running.add_argument("--metrics-port", type=int, default=None,
-                                  help="serve GET /metrics (Prometheus) on 127.0.0.1:PORT")
+                                  help="serve GET /metrics (Prometheus) on BO_LISTEN_HOST:PORT")
     rebuild_cmd = command("rebuild", _rebuild, "build a projector version from position 0 into its own tables")
     rebuild_cmd.add_argument("name", choices=NAMES)
     rebuild_cmd.add_argument("--version", type=int, default=None,
@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     serve.add_argument("--metrics-port", type=int, default=None,
                        help="also serve every worker's request metrics from gunicorn's master on"
-                            " 127.0.0.1:PORT/metrics, where a busy worker cannot hold a scrape up")
+                            " BO_LISTEN_HOST:PORT/metrics, where a busy worker cannot hold a scrape up")
     return parser
 
 
@@ -265,13 +265,13 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     bootstrap = _require_bootstrap(settings)
-    health = _health(args, "ingest")
+    health = _health(settings, args, "ingest")
+    metrics = IngestMetrics()
+    _serve_metrics(settings, args, metrics.registry)  # from the start, as /healthz
     url = database_url(settings)
     if not _started(url, stop, health):
         return 0
     log.info("ingesting", extra={"topics": list(settings.topics), "group": settings.kafka_group_id})
-    metrics = IngestMetrics()
-    _serve_metrics(args, metrics.registry)
     stats = ingest_consumer(settings, url, bootstrap, health=health, metrics=metrics).run(stop)
     log.info("ingest stopped", extra={
         "appended": stats.appended, "redelivered": stats.redelivered, "batches": stats.batches,
@@ -283,13 +283,13 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 def _project(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
-    health = _health(args, "project")
+    health = _health(settings, args, "project")
     url = database_url(settings)
+    metrics = ProjectorMetrics()
+    metrics.registry.register(DatabaseFigures(lambda: connect(url)))  # bo_database_up 0 while it is down
+    _serve_metrics(settings, args, metrics.registry)  # from the start, as /healthz
     if not _started(url, stop, health):
         return 0
-    metrics = ProjectorMetrics()
-    metrics.registry.register(DatabaseFigures(lambda: connect(url)))
-    _serve_metrics(args, metrics.registry)
     try:
         runner, datastore = projection_runner(settings, url, stop, health, metrics=metrics)
     except DatabaseUnavailableError:
@@ -304,17 +304,17 @@ def _project(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _health(args: argparse.Namespace, component: str) -> Health:
+def _health(settings: Settings, args: argparse.Namespace, component: str) -> Health:
     """The process's health, served on `--health-port` from the start (before the database answers)."""
     health = Health(component)
     if args.health_port:
-        serve_health(health, args.health_port)
+        serve_health(health, args.health_port, settings.listen_host)
     return health
 
 
-def _serve_metrics(args: argparse.Namespace, registry: CollectorRegistry) -> None:
+def _serve_metrics(settings: Settings, args: argparse.Namespace, registry: CollectorRegistry) -> None:
     if args.metrics_port is not None:
-        server = serve_metrics(registry, args.metrics_port)
+        server = serve_metrics(registry, args.metrics_port, settings.listen_host)
         log.info("metrics served", extra={"port": bound_port(server)})
 
 

@@ -146,7 +146,7 @@ def gunicorn_options(settings: Settings, bind: str, workers: int, *, metrics_por
                      ) -> dict[str, Any]:
     def when_ready(server: Any) -> None:
         if metrics_port is not None:  # the master merges the workers' files: no worker answers it
-            served = metrics.serve_metrics(metrics.multiprocess_registry(), metrics_port)
+            served = metrics.serve_metrics(metrics.multiprocess_registry(), metrics_port, settings.listen_host)
             log.info("request metrics served", extra={"port": metrics.bound_port(served)})
 
     def child_exit(server: Any, worker: Any) -> None:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Threads per gunicorn worker: 1 runs sync workers; more run gthread workers, whose
     # requests overlap their waits on PostgreSQL (the audit row's commit above all).
     api_threads: int = Field(default=1, ge=1, le=64)
+    # The address `--metrics-port` and `--health-port` listen on: loopback unless a scraper
+    # elsewhere must reach them (0.0.0.0 in a container).
+    listen_host: str = "127.0.0.1"
 
     @property
     def topics(self) -> tuple[str, str]:
