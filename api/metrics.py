@@ -1,7 +1,7 @@
 """The API's request metrics: by route template and status, latency, requests in flight, errors.
 
 Under gunicorn (`bo serve`) every worker writes its figures to the multiprocess directory
-and a scrape merges them (bo/metrics.py): the master serves them on `--metrics-port`, where
+and a scrape merges them (telemetry/metrics.py): the master serves them on `--metrics-port`, where
 a busy worker cannot hold a scrape up, and each worker's `GET /metrics` serves them too.
 The route label is the route's template (`/admin/tx/{tx_id}`), never the path asked for: a
 request that matches no route counts under `unmatched`.
@@ -16,7 +16,7 @@ import falcon
 from falcon.routing import CompiledRouter
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from bo.metrics import LATENCY_BUCKETS
+from telemetry.metrics import LATENCY_BUCKETS
 
 UNMATCHED = "unmatched"
 

@@ -10,6 +10,7 @@ from typing import Any
 import falcon
 
 from api.errors import BadRequestError
+from telemetry.tracing import current_trace_id
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -27,7 +28,8 @@ class RequestContextMiddleware:
         cid = given if given and _SAFE_ID.match(given) else uuid.uuid4().hex
         match = _TRACEPARENT.match(req.get_header("traceparent") or "")
         req.context.correlation_id = cid
-        req.context.trace_id = match.group(1) if match else None
+        # The request's span, when tracing is on (it continues the caller's traceparent), else the caller's.
+        req.context.trace_id = current_trace_id() or (match.group(1) if match else None)
         self.correlation_id.set(cid)
         self.trace_id.set(req.context.trace_id)
         resp.set_header("X-Correlation-ID", cid)

@@ -20,7 +20,6 @@ from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, database_url, migration_database_url
 from bo.health_server import serve_health
-from bo.metrics import bound_port, serve_metrics
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import BadLineError, publish, read_messages, topic_map
@@ -33,6 +32,8 @@ from eventstore.ingest.metrics import IngestMetrics
 from projections.errors import ProjectionError
 from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.registry import NAMES
+from telemetry.metrics import bound_port, serve_metrics
+from telemetry.tracing import configure_tracing
 
 log = logging.getLogger("bo")
 
@@ -266,6 +267,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     bootstrap = _require_bootstrap(settings)
     health = _health(settings, args, "ingest")
+    configure_tracing("ingest")
     metrics = IngestMetrics()
     _serve_metrics(settings, args, metrics.registry)  # from the start, as /healthz
     url = database_url(settings)
@@ -284,6 +286,7 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 def _project(settings: Settings, args: argparse.Namespace) -> int:
     stop = stop_on_signals()
     health = _health(settings, args, "project")
+    configure_tracing("project")
     url = database_url(settings)
     metrics = ProjectorMetrics()
     metrics.registry.register(DatabaseFigures(lambda: connect(url)))  # bo_database_up 0 while it is down

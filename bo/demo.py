@@ -28,7 +28,6 @@ from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, app_role_url, embedded_database_url
 from bo.generate import StreamShape, generate
-from bo.metrics import bound_port, registry_of, serve_metrics
 from bo.migrate import upgrade
 from bo.progress import Progress
 from bo.publish import OutgoingMessage, publish, read_messages, topic_map
@@ -38,6 +37,7 @@ from eventstore.db import connect
 from eventstore.ingest.metrics import IngestMetrics
 from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.runner import ProjectionRunner
+from telemetry.metrics import bound_port, registry_of, serve_metrics
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "messages.jsonl"
 DEMO_TOKEN_TTL_S = 12 * 3600

@@ -1,7 +1,8 @@
 """JSON-lines logging for every bo process, with correlation and trace ids.
 
-`correlation_id` and `trace_id` live in context variables so that the API and the
-ingest/projector loops can set them once per request or batch.
+`correlation_id` and `trace_id` live in context variables so that the API can set them once
+per request; elsewhere a line carries the trace id of the span it is logged in (an ingest or
+projector batch), when tracing is on (telemetry/tracing.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from telemetry.tracing import current_trace_id
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
@@ -29,7 +32,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        cid, tid = correlation_id.get(), trace_id.get()
+        cid, tid = correlation_id.get(), trace_id.get() or current_trace_id()
         if cid:
             entry["correlation_id"] = cid
         if tid:

@@ -19,7 +19,7 @@ from api.app import AppDeps, create_app
 from api.audit import Network, trusted_networks
 from api.auth import BearerTokens
 from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
-from bo import dev_issuer, logs, metrics
+from bo import dev_issuer, logs
 from bo.dev_issuer import DevIssuer
 from bo.embedded import database_url
 from bo.migrate import schema_expectation
@@ -27,6 +27,7 @@ from bo.settings import ConfigurationError, Environment, Settings
 from eventstore import db
 from eventstore.db import open_pool
 from eventstore.errors import DatabaseUnavailableError
+from telemetry import metrics, tracing
 
 
 def gunicorn_json_logs(level: str) -> dict[str, Any]:
@@ -125,10 +126,13 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
     def load(self) -> falcon.App[falcon.Request, falcon.Response]:
         logs.configure_logging(self.settings.log_level)
         metrics.use_multiprocess_values()
+        if tracing.configure_tracing("api"):  # in the worker: the exporter's thread does not survive a fork
+            tracing.instrument_falcon()
         return build_app(self.settings, self.url)
 
 
 def serve(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None) -> None:
+    tracing.exporter_name()  # a bad OTEL_TRACES_EXPORTER is refused here, once
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
     authenticator(settings)  # a bad configuration is refused here, once; the dev key is made once

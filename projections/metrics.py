@@ -24,9 +24,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bo.metrics import BATCH_BUCKETS, FRESHNESS_BUCKETS, CountedHistogram
 from eventstore.db import diagnose
 from projections.status import pairing_latency_histogram, projector_status, quality
+from telemetry.metrics import BATCH_BUCKETS, FRESHNESS_BUCKETS, CountedHistogram
 
 # A batch's rows grouped by their delays' sources: the ingest batch (`ingested_at`) and the
 # Kafka timestamp to the millisecond. A few dozen groups for thousands of rows.

@@ -30,6 +30,8 @@ from typing import Any
 
 import psycopg
 from eventsourcing.postgres import PostgresDatastore
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from psycopg import sql as psql
 
 from eventstore import db
@@ -42,8 +44,10 @@ from projections.first_seen import first_seen
 from projections.metrics import ProjectorMetrics
 from projections.projector import DictCursor, LoggedEvent, Projector
 from projections.tracking import CheckpointStore
+from telemetry.tracing import links
 
 logger = logging.getLogger(__name__)
+TRACER = trace.get_tracer(__name__)
 
 DUPLICATE = "DUPLICATE"
 DEAD_LETTERED = "DEAD_LETTERED"
@@ -141,7 +145,8 @@ class ProjectionRunner:
         started = time.perf_counter()
         applied: list[Projector] = []
         dead_letters: dict[tuple[str, int], dict[str, int]] = {}
-        with self.datastore.transaction(commit=True) as cur:
+        with TRACER.start_as_current_span("project batch") as span, \
+                self.datastore.transaction(commit=True) as cur:
             for name in names:
                 cur.execute(sql.LOCK_PROJECTOR, {"name": name})
             checkpoints = {name: self.checkpoints.checkpoint_in(cur, name) for name in names}
@@ -153,6 +158,8 @@ class ProjectionRunner:
                 up_to = self._judge.judged(after, up_to)
             if up_to <= after:
                 return outcomes
+            if span.is_recording():
+                _trace_batch(cur, span, names, after, up_to)
             read = batch.prepare(cur, batch.Rows(after=after, up_to=up_to))
             for projector in cohort:
                 if checkpoints[projector.tracking_name()] == after:
@@ -368,6 +375,14 @@ class ProjectionRunner:
             ])
         logger.debug("batch projected", extra={"projector": projector.tracking_name(),
                                                "fates": len(fates)})
+
+
+def _trace_batch(cur: DictCursor, span: Span, versions: Sequence[str], after: int, up_to: int) -> None:
+    """The batch's span: its range and versions, and a link to the trace each of its rows came with."""
+    span.set_attributes({"bo.projector.versions": list(versions), "bo.log.after": after, "bo.log.up_to": up_to})
+    rows = cur.execute(sql.SELECT_TRACEPARENTS, {"after": after, "up_to": up_to}).fetchall()
+    for link in links(row["traceparent"] for row in rows):
+        span.add_link(link.context)
 
 
 def _event_id(verdict: ValidEvent | Rejection) -> str | None:

@@ -46,6 +46,12 @@ INSERT_DEAD_LETTER = """
 
 SELECT_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
 
+# The W3C trace contexts the batch's messages carried: links of its span (read only while tracing).
+SELECT_TRACEPARENTS = """
+    SELECT traceparent FROM bo.event_log
+     WHERE position > %(after)s AND position <= %(up_to)s AND traceparent IS NOT NULL
+"""
+
 # Open dead letters of the version whose rows a replay has now applied (or found duplicate).
 RESOLVE_APPLIED_DEAD_LETTERS = sql.SQL("""
     UPDATE bo.dead_letters d SET status = 'RESOLVED', resolved_at = now()

@@ -2,7 +2,7 @@
 
 Two kinds of figures:
 - the requests this API answered (api/metrics.py): under gunicorn, every worker's, merged
-  from the multiprocess directory (bo/metrics.py);
+  from the multiprocess directory (telemetry/metrics.py);
 - the database's, read at scrape time (projections/metrics.py), so every worker answers the
   same: per projector version its checkpoint and lag, open dead letters, pairing quality.
 """
@@ -14,8 +14,8 @@ from prometheus_client import generate_latest
 from psycopg_pool import ConnectionPool
 
 from api.metrics import RequestMetrics
-from bo.metrics import multiprocess_dir, multiprocess_registry, registry_of
 from projections.metrics import DatabaseFigures
+from telemetry.metrics import multiprocess_dir, multiprocess_registry, registry_of
 
 # The classic text format (what generate_latest writes), which every Prometheus reads.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

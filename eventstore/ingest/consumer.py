@@ -25,6 +25,8 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from eventstore import db
 from eventstore import log as event_log
@@ -33,8 +35,10 @@ from eventstore.health import Health
 from eventstore.ingest.decode import DEFAULT_MAX_VALUE_BYTES, decode
 from eventstore.ingest.metrics import IngestMetrics
 from eventstore.records import KafkaCoordinates, LogRecord
+from telemetry.tracing import links
 
 logger = logging.getLogger(__name__)
+TRACER = trace.get_tracer(__name__)
 
 # While no message arrives, the database is asked this often whether it answers.
 IDLE_CHECK_EVERY_S = 5.0
@@ -169,9 +173,15 @@ class IngestConsumer:
 
     def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
         started = time.perf_counter()
-        result = db.with_retries(lambda: event_log.append(self._connection(), self.config.group_id, records),
-                                 what="append batch", stop=stop, health=self.health,
-                                 on_transient=self._drop_connection)
+        with TRACER.start_as_current_span("ingest batch", kind=SpanKind.CONSUMER) as span:
+            if span.is_recording():  # each message's own trace, as it was published
+                for link in links(r.traceparent for r in records):
+                    span.add_link(link.context)
+                span.set_attribute("messaging.batch.message_count", len(records))
+            result = db.with_retries(lambda: event_log.append(self._connection(), self.config.group_id, records),
+                                     what="append batch", stop=stop, health=self.health,
+                                     on_transient=self._drop_connection)
+            span.set_attribute("bo.log.head", result.head)
         seconds = time.perf_counter() - started
         self.health.progressed()
         self._checked_at = time.monotonic()

@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bo.metrics import BATCH_BUCKETS
 from eventstore.records import LogRecord
+from telemetry.metrics import BATCH_BUCKETS
 
 Partition = tuple[str, int]
 

@@ -2,7 +2,7 @@
 
 The API through its WSGI app, the projector through a runner over a real log, ingest through
 a real consumer of the development broker, each scraped over HTTP where the process serves
-them on `--metrics-port` (bo/metrics.py).
+them on `--metrics-port` (telemetry/metrics.py).
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bo.embedded import DevBroker
 from bo.generate import StreamShape, generate
-from bo.metrics import bound_port, registry_of, serve_metrics
 from bo.publish import publish
 from eventstore.db import connect, open_pool
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
 from eventstore.ingest.metrics import IngestMetrics
 from projections.metrics import DatabaseFigures, ProjectorMetrics
+from telemetry.metrics import bound_port, registry_of, serve_metrics
 from tests.conftest import SAMPLES, free_port, random_ref
 from tests.integration.helpers import api_client, append_all, rows, runner, sample_records
 
@@ -207,7 +207,7 @@ def test_no_label_holds_an_id(client: falcon.testing.TestClient, projected: str)
 
 
 def test_a_counted_histogram_adds_each_group_with_its_count() -> None:
-    from bo.metrics import CountedHistogram
+    from telemetry.metrics import CountedHistogram
 
     histogram = CountedHistogram("bo_test_seconds", "test", (1.0, 5.0), ["projector"])
     histogram.observe(0.5, 10, ["a"])

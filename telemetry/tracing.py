@@ -1,0 +1,105 @@
+"""OpenTelemetry tracing for every bo process, configured by the standard `OTEL_*` variables.
+
+- `OTEL_TRACES_EXPORTER`: `none` (the default, and what the tests run with), `console` (spans
+  as JSON on stdout, for local use) or `otlp` (OTLP over HTTP, to `OTEL_EXPORTER_OTLP_ENDPOINT`
+  or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with the other `OTEL_EXPORTER_OTLP_*` settings).
+- `OTEL_SDK_DISABLED=true` turns it off whatever the exporter says.
+- `OTEL_SERVICE_NAME` names the service (default `bo-<process>`); `OTEL_RESOURCE_ATTRIBUTES` adds to it.
+
+Spans are exported by the SDK's batch processor: a span's end only puts it on a bounded
+queue, a background thread exports, and a full queue drops spans rather than wait. So no
+request, ingest batch or projector batch ever waits for the exporter.
+
+With tracing on, psycopg's queries get spans of their own (opentelemetry-instrumentation-
+psycopg), and `bo serve` traces each request (opentelemetry-instrumentation-falcon). A batch
+links to the W3C trace context each of its messages carried (`traceparent`, kept on the log
+row): `links` below.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
+EXPORTERS = ("none", "console", "otlp")
+# A batch links to every message's trace: far more links than the SDK's default of 128.
+DEFAULT_MAX_LINKS = 10_000
+
+
+def exporter_name() -> str:
+    """The exporter the environment asks for (`none` when tracing is off)."""
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return "none"
+    name = os.environ.get(EXPORTER_ENV, "none").strip().lower() or "none"
+    if name not in EXPORTERS:
+        raise ValueError(f"{EXPORTER_ENV}={name!r}: bo exports traces with one of {', '.join(EXPORTERS)}")
+    return name
+
+
+def configure_tracing(process: str) -> bool:
+    """Install the SDK's tracer provider for this process as the environment asks; answer
+    whether tracing is on. Call it once per process, after any fork (a gunicorn worker)."""
+    name = exporter_name()
+    if name == "none":
+        return False
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", f"bo-{process}")})
+    max_links = int(os.environ.get("OTEL_SPAN_LINK_COUNT_LIMIT", DEFAULT_MAX_LINKS))
+    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_links=max_links))
+    exporter: SpanExporter
+    if name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    return True
+
+
+def instrument_falcon() -> None:
+    """Trace every request of the falcon apps made from now on in this process (but scrapes and
+    probes, unless OTEL_PYTHON_FALCON_EXCLUDED_URLS says otherwise)."""
+    from opentelemetry.instrumentation.falcon import FalconInstrumentor
+
+    os.environ.setdefault("OTEL_PYTHON_FALCON_EXCLUDED_URLS", "/metrics,/healthz,/readyz")
+    FalconInstrumentor().instrument()
+
+
+def links(traceparents: Iterable[str | None]) -> list[Link]:
+    """Span links to the traces named by W3C `traceparent` values (malformed ones are left out)."""
+    found = []
+    for value in traceparents:
+        context = parse_traceparent(value)
+        if context is not None:
+            found.append(Link(context))
+    return found
+
+
+def parse_traceparent(value: str | None) -> SpanContext | None:
+    """`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` as a remote span context, else None."""
+    if not value or len(value) != 55 or value[2] != "-" or value[35] != "-" or value[52] != "-":
+        return None
+    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:]
+    try:
+        context = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
+                              trace_flags=TraceFlags(int(flags, 16)))
+    except ValueError:
+        return None
+    return context if version != "ff" and context.is_valid else None
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id (32 hex digits), when a span is recording here."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
