@@ -18,6 +18,7 @@ from bo.embedded import DevBroker
 from bo.publish import publish, read_messages, topic_map
 from tests.conftest import REPO, SAMPLES, free_port
 from tests.stack import Stack, dev_token, running_stack, wait_until_projected
+from tests.unit.test_dashboard import expressions
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
 
@@ -145,3 +146,8 @@ def test_a_real_prometheus_scrapes_every_process_and_evaluates_the_rules(prometh
     firing = [a for a in json.loads(get(prometheus + "/api/v1/alerts")[1])["data"]["alerts"]
               if a["state"] == "firing"]
     assert firing == []
+
+
+def test_every_dashboard_query_runs_on_the_real_prometheus(prometheus: str) -> None:
+    for expr in expressions():
+        query(prometheus, expr)  # a query Prometheus cannot parse or run answers 400
