@@ -5,6 +5,10 @@
   or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with the other `OTEL_EXPORTER_OTLP_*` settings).
 - `OTEL_SDK_DISABLED=true` turns it off whatever the exporter says.
 - `OTEL_SERVICE_NAME` names the service (default `bo-<process>`); `OTEL_RESOURCE_ATTRIBUTES` adds to it.
+- `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampler. Unset, a span whose
+  parent is sampled is sampled (parent-based), and a root span is sampled at the process's
+  default ratio: 10 % of the API's requests (a request's spans cost about a millisecond of
+  CPU in the Python SDK; decisions §70), every ingest and projector batch (a few a second).
 
 Spans are exported by the SDK's batch processor: a span's end only puts it on a bounded
 queue, a background thread exports, and a full queue drops spans rather than wait. So no
@@ -26,8 +30,10 @@ from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
 EXPORTERS = ("none", "console", "otlp")
-# A batch links to every message's trace: far more links than the SDK's default of 128.
+# A batch links to every sampled message's trace: more links than the SDK's default of 128.
 DEFAULT_MAX_LINKS = 10_000
+# The share of root spans sampled when OTEL_TRACES_SAMPLER is unset, by process.
+DEFAULT_RATIOS = {"api": 0.1}
 
 
 def exporter_name() -> str:
@@ -50,10 +56,14 @@ def configure_tracing(process: str) -> bool:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import SpanLimits, TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+    from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", f"bo-{process}")})
     max_links = int(os.environ.get("OTEL_SPAN_LINK_COUNT_LIMIT", DEFAULT_MAX_LINKS))
-    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_links=max_links))
+    sampler: Sampler | None = None  # None: the SDK reads OTEL_TRACES_SAMPLER
+    if "OTEL_TRACES_SAMPLER" not in os.environ:
+        sampler = ParentBased(TraceIdRatioBased(DEFAULT_RATIOS.get(process, 1.0)))
+    provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_links=max_links), sampler=sampler)
     exporter: SpanExporter
     if name == "console":
         exporter = ConsoleSpanExporter()
@@ -77,26 +87,37 @@ def instrument_falcon() -> None:
 
 
 def links(traceparents: Iterable[str | None]) -> list[Link]:
-    """Span links to the traces named by W3C `traceparent` values (malformed ones are left out)."""
+    """Span links to the sampled traces named by W3C `traceparent` values.
+
+    A trace its producer did not sample was recorded nowhere, and a link to it leads nowhere;
+    each link costs about 25 µs in the SDK (parsing, the span, the export's encoding). So the
+    cost follows the producers' sampling. Malformed values are left out too.
+    """
     found = []
     for value in traceparents:
-        context = parse_traceparent(value)
-        if context is not None:
-            found.append(Link(context))
+        if value and value[-1] in SAMPLED_LAST_DIGITS:  # the sampled bit of the flags, before parsing
+            context = parse_traceparent(value)
+            if context is not None:
+                found.append(Link(context))
     return found
+
+
+SAMPLED_LAST_DIGITS = frozenset("13579bdfBDF")  # trace-flags' last hex digit is odd: sampled
 
 
 def parse_traceparent(value: str | None) -> SpanContext | None:
     """`00-<32 hex trace id>-<16 hex span id>-<2 hex flags>` as a remote span context, else None."""
     if not value or len(value) != 55 or value[2] != "-" or value[35] != "-" or value[52] != "-":
         return None
-    version, trace_id, span_id, flags = value[:2], value[3:35], value[36:52], value[53:]
+    if value[:2] == "ff":
+        return None
     try:
-        context = SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True,
-                              trace_flags=TraceFlags(int(flags, 16)))
+        trace_id, span_id, flags = int(value[3:35], 16), int(value[36:52], 16), int(value[53:], 16)
     except ValueError:
         return None
-    return context if version != "ff" and context.is_valid else None
+    if not trace_id or not span_id:  # all zeros: invalid (W3C)
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
 
 
 def current_trace_id() -> str | None:

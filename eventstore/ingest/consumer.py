@@ -174,7 +174,7 @@ class IngestConsumer:
     def _append_with_retries(self, records: list[LogRecord], stop: threading.Event) -> None:
         started = time.perf_counter()
         with TRACER.start_as_current_span("ingest batch", kind=SpanKind.CONSUMER) as span:
-            if span.is_recording():  # each message's own trace, as it was published
+            if span.is_recording():  # linked to each message's trace, when its producer sampled it
                 for link in links(r.traceparent for r in records):
                     span.add_link(link.context)
                 span.set_attribute("messaging.batch.message_count", len(records))

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 from opentelemetry.instrumentation.falcon import FalconInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -28,7 +29,7 @@ from bo.logs import JsonFormatter
 from bo.publish import publish
 from eventstore.db import open_pool
 from eventstore.ingest.consumer import IngestConfig, IngestConsumer
-from telemetry.tracing import parse_traceparent
+from telemetry.tracing import links, parse_traceparent
 from tests.conftest import random_ref
 from tests.integration.helpers import api_app, bearer, rows, runner
 
@@ -89,13 +90,15 @@ def test_a_request_continues_the_callers_trace_and_the_audit_row_names_it(
         spans: tuple[TracerProvider, InMemorySpanExporter], database_url: str) -> None:
     provider, exporter = spans
     FalconInstrumentor().instrument(tracer_provider=provider)
-    pool = open_pool(database_url)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    pool = open_pool(database_url)  # its connections are made instrumented
     try:
         client = falcon.testing.TestClient(api_app(pool))
         answer = client.simulate_get("/admin/tx/nobody-traced", headers={
             **bearer("ADMIN_READ"), "traceparent": TRACEPARENT, "X-Correlation-Id": "corr-traced-1"})
     finally:
         FalconInstrumentor().uninstrument()
+        PsycopgInstrumentor().uninstrument()
         pool.close()
     assert answer.status_code == 404 and answer.headers["X-Correlation-ID"] == "corr-traced-1"
     requests = [s for s in exporter.get_finished_spans() if s.kind.name == "SERVER"]
@@ -104,9 +107,18 @@ def test_a_request_continues_the_callers_trace_and_the_audit_row_names_it(
     assert format(context.trace_id, "032x") == TRACE_ID  # the caller's trace, continued
     parent = parse_traceparent(TRACEPARENT)
     assert parent is not None and requests[0].parent is not None and requests[0].parent.span_id == parent.span_id
+    queries = [s for s in exporter.get_finished_spans() if s.kind.name == "CLIENT"]
+    assert queries, "the request's queries have spans"
+    assert all(q.parent is not None and q.parent.span_id == context.span_id for q in queries)
+    assert all(format(q.get_span_context().trace_id, "032x") == TRACE_ID for q in queries)
     audited = rows(database_url, "SELECT trace_id, correlation_id FROM bo.audit_log WHERE correlation_id = %(c)s",
                    {"c": "corr-traced-1"})
     assert audited == [{"trace_id": TRACE_ID, "correlation_id": "corr-traced-1"}]
+
+
+def test_only_sampled_traces_are_linked() -> None:
+    sampled, unsampled = TRACEPARENT, TRACEPARENT[:-2] + "00"
+    assert [format(link.context.trace_id, "032x") for link in links([sampled, unsampled, None, "junk"])] == [TRACE_ID]
 
 
 @pytest.mark.parametrize("value", [None, "", "00-xyz", f"00-{'0' * 32}-00f067aa0ba902b7-01",
