@@ -36,6 +36,8 @@ class AppDeps:
     trusted_proxies: tuple[Network, ...] = ()
     # False only where bench/api.py measures what the trail costs; no setting reaches it.
     audited: bool = True
+    # False only where bench/api.py measures what the request metrics cost; no setting reaches it.
+    metered: bool = True
     correlation_id: ContextVar[str | None] = field(
         default_factory=lambda: ContextVar("correlation_id", default=None))
     trace_id: ContextVar[str | None] = field(
@@ -60,7 +62,8 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
     }
     spec = OpenApiResource()
     middleware: list[Any] = [
-        RequestMetricsMiddleware(requests, {**resources, "/openapi.json": spec}),  # times all below, the audit row too
+        # Times all below, the audit row too.
+        *([RequestMetricsMiddleware(requests, {**resources, "/openapi.json": spec})] if deps.metered else []),
         RequestConnectionMiddleware(connections),  # connections go back after the audit row
         RequestContextMiddleware(deps.correlation_id, deps.trace_id),
         # It sees every answer; a row it cannot write counts in bo_api_audit_write_failures_total.

@@ -124,11 +124,17 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> falcon.App[falcon.Request, falcon.Response]:
-        logs.configure_logging(self.settings.log_level)
-        metrics.use_multiprocess_values()
-        if tracing.configure_tracing("api"):  # in the worker: the exporter's thread does not survive a fork
-            tracing.instrument_falcon()
+        prepare_worker(self.settings)
         return build_app(self.settings, self.url)
+
+
+def prepare_worker(settings: Settings) -> None:
+    """In each gunicorn worker, before its app is built: logging, metrics kept in the
+    multiprocess directory, and tracing (the exporter's thread does not survive a fork)."""
+    logs.configure_logging(settings.log_level)
+    metrics.use_multiprocess_values()
+    if tracing.configure_tracing("api"):
+        tracing.instrument_falcon()
 
 
 def serve(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None) -> None:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from bo.embedded import DevBroker
 from bo.publish import publish, read_messages, topic_map
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, free_port
 from tests.integration.helpers import bearer
 from tests.integration.test_metrics import Samples, scrape, value
-from tests.stack import Stack, dev_token, running_stack, wait_until_projected
+from tests.stack import Stack, bo, dev_token, running_stack, wait_for_answer, wait_until_projected
 
 pytestmark = pytest.mark.e2e
 LOOKUPS = 25
@@ -101,3 +104,39 @@ def wait_for(url: str, done: Callable[[Samples], bool], timeout: float = 30) -> 
         if done(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.3)
+
+
+def test_the_multiprocess_directory_is_emptied_at_start_and_a_dead_workers_gauges_go(
+        database_url: str, tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    (directory / "counter_999999.db").write_bytes(b"stale: a previous run's")
+    env = {**os.environ, "BO_DATABASE_URL": database_url, "BO_HOME": str(tmp_path / "home"), "BO_ENV": "local",
+           "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    port = free_port()
+    server = bo(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], env, tmp_path / "serve.log")
+    try:
+        wait_for_answer(f"http://127.0.0.1:{port}/metrics")
+        for _ in range(10):  # both workers answer something, so both have made their files
+            get(f"http://127.0.0.1:{port}/readyz", {})
+        assert not (directory / "counter_999999.db").exists()
+        deadline = time.monotonic() + 30
+        while len(live_gauges(directory)) < 2 and time.monotonic() < deadline:
+            get(f"http://127.0.0.1:{port}/readyz", {})
+        pids = live_gauges(directory)
+        assert len(pids) == 2, sorted(p.name for p in directory.iterdir())
+        victim = pids[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while victim in live_gauges(directory) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert victim not in live_gauges(directory), "child_exit did not mark the dead worker"
+        assert (directory / f"counter_{victim}.db").exists()  # its counts still count
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+def live_gauges(directory: Path) -> list[int]:
+    """Worker pids with a live-summed gauge file (requests in flight)."""
+    return sorted(int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_livesum_*.db"))
