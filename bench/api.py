@@ -2,22 +2,26 @@
 
 One command, no arguments: `python bench/api.py`. It starts an embedded PostgreSQL, fills it
 in SQL with 1,000,000 log rows, ledger entries (1,000 wallets), 500,000 orders and pairs, and
-ANALYZEs. Then it serves the same data four ways (bench/api_server.py), one after the other,
+ANALYZEs. Then it serves the same data six ways (bench/api_server.py), one after the other,
 and runs a closed-loop load of 64 concurrent connections against each:
 
 1. `bare`: a bare Falcon + psycopg_pool look-up of the same statement: the ceiling;
 2. `open`: bo's API without authentication and without the audit trail;
 3. `authenticated`: with bearer tokens verified (a development token), no audit trail;
-4. `production`: tokens verified and one audit row per request, as `bo serve` runs it.
+4. `unobserved`: tokens and the audit row, without request metrics and tracing;
+5. `production`: as `bo serve` runs it by default: request metrics on, tracing off;
+6. `observed`: with tracing on too (OTLP to a sink that discards, bench/observing.py: the
+   exporter does all its work) and the master's /metrics scraped every second.
 
-The four run side by side (idle but for the one under load). Each gets a 5 s warm-up, then
-`GET /admin/tx/{tx_id}` on random ids, twice, in the order A B C D D C B A so that the
+The six run side by side (idle but for the one under load). Each gets a 5 s warm-up, then
+`GET /admin/tx/{tx_id}` on random ids, twice, in the order A B C D E F F E D C B A so that the
 machine's drift weighs on all alike: 5 s from 2 connections (one request at a time per
 worker: the latency a part adds to each request) and 10 s from 64 (the throughput it
 costs). `production` then also gets a mix of look-ups for 30 s:
 60 % transactions, 20 % wallet pages (limit 20), 15 % payment orders with their legs, 5 %
-transaction histories. The cost of authentication and of the audit trail are the
-differences between neighbouring variants, measured in this one run. At 64 connections a
+transaction histories. The cost of authentication, of the audit trail, of the metrics and
+of tracing are the differences between neighbouring variants, measured in this one run; the
+cost of instrumentation is `unobserved` against `observed` (issue 12: within 5 %). At 64 connections a
 closed loop is saturated, so its p95 is mostly queueing (64 / throughput): the 2-connection
 p95 is what a part adds to one request.
 
@@ -47,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from bench.observing import otlp_sink, scraping  # noqa: E402
 from bench.server import bench_database  # noqa: E402
 from bo.dev_issuer import DevIssuer  # noqa: E402
 from bo.embedded import app_role_url  # noqa: E402
@@ -58,7 +63,7 @@ WARM_UP_S = 5
 UNLOADED_SECONDS = 5  # twice per variant
 MIX_SECONDS = 30
 CLIENTS = 64
-VARIANTS = ("bare", "open", "authenticated", "production")
+VARIANTS = ("bare", "open", "authenticated", "unobserved", "production", "observed")
 
 FILL = [
     f"""INSERT INTO bo.event_log (position, source, topic, "partition", "offset", value_size, ingested_at, event_id,
@@ -146,11 +151,12 @@ def run_wrk(base: str, script: str, label: str, workdir: Path, token: str, secon
 
 
 @contextmanager
-def server(variant: str, env: dict[str, str], token: str) -> Iterator[str]:
+def server(variant: str, env: dict[str, str], token: str, metrics_port: int | None = None) -> Iterator[str]:
     """bench/api_server.py VARIANT on a free port, answering; stopped on the way out."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "api_server.py"), variant, f"127.0.0.1:{port}"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    extra = [str(metrics_port)] if metrics_port is not None else []
+    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / "api_server.py"), variant, f"127.0.0.1:{port}",
+                                *extra], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -206,7 +212,15 @@ def measure(home: Path, admin: str) -> None:
     env = {**os.environ, "BO_DATABASE_URL": app_role_url(admin), "BO_LOG_LEVEL": "WARNING", "BO_HOME": str(home)}
     token = DevIssuer(home).token(["ADMIN_READ", "ADMIN_AUDIT"], subject="bench", ttl_s=3600)
     with ExitStack() as servers:
-        bases = {variant: servers.enter_context(server(variant, env, token)) for variant in VARIANTS}
+        endpoint, sink = servers.enter_context(otlp_sink())
+        observed_env = {**env, "OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                        "OTEL_SERVICE_NAME": "bo-api-bench"}
+        metrics_port = free_port()
+        bases = {variant: servers.enter_context(
+                     server(variant, observed_env, token, metrics_port) if variant == "observed"
+                     else server(variant, env, token))
+                 for variant in VARIANTS}
+        scrapes = servers.enter_context(scraping(f"http://127.0.0.1:{metrics_port}/metrics"))
         for variant, base in bases.items():
             run_wrk(base, TX_ONLY, f"{variant}: warm-up", home, token, WARM_UP_S)
         # Each variant twice, in the order A B C D D C B A: the machine's drift over the run
@@ -224,16 +238,24 @@ def measure(home: Path, admin: str) -> None:
     unloaded = {variant: together(figures) for variant, figures in quiet.items()}
     errors = int(sum(f["non2xx"] + f["errors"] for f in [*tx.values(), *unloaded.values(), mix]))
     print(f"errors: {errors}")
+    print(f"observed: {scrapes.count:,} scrapes of the master's /metrics; {sink.requests:,} OTLP exports"
+          f" ({sink.bytes / 1e6:,.1f} MB) received by the sink")
     for part, without, with_ in (("bo's layers (routing, middleware, data lag)", "bare", "open"),
                                  ("authentication", "open", "authenticated"),
-                                 ("the audit trail", "authenticated", "production")):
+                                 ("the audit trail", "authenticated", "unobserved"),
+                                 ("request metrics", "unobserved", "production"),
+                                 ("tracing (and a scrape a second)", "production", "observed"),
+                                 ("instrumentation: metrics and tracing together", "unobserved", "observed")):
         a, b, quiet_a, quiet_b = tx[without], tx[with_], unloaded[without], unloaded[with_]
         print(f"cost of {part}: p95 {quiet_b['p95'] - quiet_a['p95']:+.1f} ms with 2 connections"
               f" ({quiet_a['p95']:.1f} -> {quiet_b['p95']:.1f} ms); at {CLIENTS} connections"
               f" {a['rps']:,.0f} -> {b['rps']:,.0f} requests/s ({b['rps'] / a['rps'] - 1:+.0%}),"
               f" {per_request_ms(b['rps']) - per_request_ms(a['rps']):+.2f} ms per request,"
               f" p95 {a['p95']:.1f} -> {b['p95']:.1f} ms")
-    prod = tx["production"]
+    prod, off, on = tx["production"], tx["unobserved"], tx["observed"]
+    print(f"instrumentation: {on['rps']:,.0f} requests/s with metrics and tracing on, {off['rps']:,.0f} with both"
+          f" off ({on['rps'] / off['rps'] - 1:+.1%}; p95 {off['p95']:.1f} -> {on['p95']:.1f} ms at {CLIENTS}"
+          f" connections, {unloaded['unobserved']['p95']:.1f} -> {unloaded['observed']['p95']:.1f} ms at 2)")
     print(f"api: {prod['rps']:,.0f} requests/s for GET /admin/tx/{{tx_id}} at p95 {prod['p95']:.1f} ms, authenticated"
           f" and audited; mix p99 {mix['p99']:.1f} ms ({prod['rps'] / tx['bare']['rps']:.2f} of the bare look-up"
           " in this run)")

@@ -1,6 +1,6 @@
 """The servers bench/api.py compares, each under the same gunicorn as `bo serve` (2 sync workers).
 
-    python bench/api_server.py VARIANT HOST:PORT     (started by bench/api.py, not by hand)
+    python bench/api_server.py VARIANT HOST:PORT [METRICS_PORT]    (started by bench/api.py, not by hand)
 
 - `bare`: the ceiling. A bare Falcon app whose one resource takes a connection from a
   psycopg_pool (no liveness check) and runs bo's own transaction statement (the entry with
@@ -9,7 +9,13 @@
 - `open`: bo's API with authentication and the audit trail left out (every caller holds
   both roles).
 - `authenticated`: bo's API with bearer tokens verified, without the audit trail.
-- `production`: bo's API as `bo serve` runs it: tokens verified, one audit row per request.
+- `unobserved`: `production` without its request metrics.
+- `production`: bo's API as `bo serve` runs it: tokens verified, one audit row per request,
+  request metrics in gunicorn's multiprocess directory, tracing off (OTEL_TRACES_EXPORTER unset).
+- `observed`: `production` with tracing on (bench/api.py sets OTEL_TRACES_EXPORTER=otlp
+  towards bench/observing.py) and its metrics served by the master on METRICS_PORT (and scraped).
+
+Every variant runs with the multiprocess metrics directory `bo serve` makes.
 
 The database and the development issuer come from BO_DATABASE_URL and BO_HOME, as for
 `bo serve`.
@@ -32,13 +38,13 @@ from psycopg_pool import ConnectionPool  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.auth import ROLES, Principal  # noqa: E402
-from bo import logs  # noqa: E402
 from bo.embedded import database_url  # noqa: E402
-from bo.serve import GunicornApp, app_deps, gunicorn_options  # noqa: E402
+from bo.serve import GunicornApp, app_deps, gunicorn_options, prepare_worker  # noqa: E402
 from bo.settings import Settings  # noqa: E402
 from projections.ledger_entries.queries import SELECT_TX  # noqa: E402
+from telemetry.metrics import multiprocess_directory  # noqa: E402
 
-VARIANTS = ("bare", "open", "authenticated", "production")
+VARIANTS = ("bare", "open", "authenticated", "unobserved", "production", "observed")
 
 
 class Anyone:
@@ -68,7 +74,7 @@ class VariantApp(GunicornApp):
         super().__init__(settings, url, options)
 
     def load(self) -> falcon.App[falcon.Request, falcon.Response]:
-        logs.configure_logging(self.settings.log_level)
+        prepare_worker(self.settings)  # as bo serve: metrics in the multiprocess directory, tracing as OTEL_* say
         if self.variant == "bare":
             app = falcon.App()
             app.add_route("/admin/tx/{tx_id}", BareTx(self.url))
@@ -78,15 +84,20 @@ class VariantApp(GunicornApp):
             deps = replace(deps, authenticator=Anyone(), audited=False)
         elif self.variant == "authenticated":
             deps = replace(deps, audited=False)
+        elif self.variant == "unobserved":
+            deps = replace(deps, metered=False)
         return create_app(deps)
 
 
 def main() -> None:
     variant, bind = sys.argv[1:3]
+    metrics_port = int(sys.argv[3]) if len(sys.argv) > 3 else None
     if variant not in VARIANTS:
         raise SystemExit(f"variant must be one of {', '.join(VARIANTS)}")
     settings = Settings()
-    VariantApp(variant, settings, database_url(settings), gunicorn_options(settings, bind, workers=2)).run()
+    options = gunicorn_options(settings, bind, workers=2, metrics_port=metrics_port)
+    with multiprocess_directory():
+        VariantApp(variant, settings, database_url(settings), options).run()
 
 
 if __name__ == "__main__":
