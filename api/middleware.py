@@ -10,7 +10,7 @@ from typing import Any
 import falcon
 
 from api.errors import BadRequestError
-from telemetry.tracing import current_trace_id
+from telemetry.tracing import current_trace_id, quiet_if_unsampled
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -33,11 +33,15 @@ class RequestContextMiddleware:
         self.correlation_id.set(cid)
         self.trace_id.set(req.context.trace_id)
         resp.set_header("X-Correlation-ID", cid)
+        req.context.lift_quiet = quiet_if_unsampled()  # no query spans under an unsampled request
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
         self.correlation_id.set(None)
         self.trace_id.set(None)
+        lift = req.context.get("lift_quiet")
+        if lift is not None:
+            lift()
 
 
 class JsonOnlyMiddleware:

@@ -33,7 +33,7 @@ from projections.errors import ProjectionError
 from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.registry import NAMES
 from telemetry.metrics import bound_port, serve_metrics
-from telemetry.tracing import configure_tracing
+from telemetry.tracing import TracingConfigurationError, configure_tracing
 
 log = logging.getLogger("bo")
 
@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(settings, args)
     except KeyboardInterrupt:
         return 130
-    except (BadLineError, ConfigurationError) as exc:
+    except (BadLineError, ConfigurationError, TracingConfigurationError) as exc:
         print(f"bo: {exc}", file=sys.stderr)
         return 2
     except ProjectionError as exc:

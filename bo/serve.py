@@ -138,7 +138,8 @@ def prepare_worker(settings: Settings) -> None:
 
 
 def serve(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None) -> None:
-    tracing.exporter_name()  # a bad OTEL_TRACES_EXPORTER is refused here, once
+    tracing.exporter_name()  # a bad OTEL_TRACES_EXPORTER or sampling ratio is refused here, once
+    tracing.sampled_ratio("api")
     url = database_url(settings)
     cursor_secret(settings)  # made once in the master so every worker shares it
     authenticator(settings)  # a bad configuration is refused here, once; the dev key is made once

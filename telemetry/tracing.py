@@ -5,10 +5,11 @@
   or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with the other `OTEL_EXPORTER_OTLP_*` settings).
 - `OTEL_SDK_DISABLED=true` turns it off whatever the exporter says.
 - `OTEL_SERVICE_NAME` names the service (default `bo-<process>`); `OTEL_RESOURCE_ATTRIBUTES` adds to it.
-- `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampler. Unset, a span whose
-  parent is sampled is sampled (parent-based), and a root span is sampled at the process's
-  default ratio: 10 % of the API's requests (a request's spans cost about a millisecond of
-  CPU in the Python SDK; decisions §70), every ingest and projector batch (a few a second).
+- `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampler. With the sampler
+  unset, a span whose parent is sampled is sampled (parent-based), and a root span is
+  sampled at `OTEL_TRACES_SAMPLER_ARG` if given, else at the process's default ratio: 1 % of
+  the API's requests (a sampled request's spans cost about a millisecond of CPU in the
+  Python SDK; decisions §70), every ingest and projector batch (a few a second).
 
 Spans are exported by the SDK's batch processor: a span's end only puts it on a bounded
 queue, a background thread exports, and a full queue drops spans rather than wait. So no
@@ -23,8 +24,9 @@ row): `links` below.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
@@ -33,7 +35,11 @@ EXPORTERS = ("none", "console", "otlp")
 # A batch links to every sampled message's trace: more links than the SDK's default of 128.
 DEFAULT_MAX_LINKS = 10_000
 # The share of root spans sampled when OTEL_TRACES_SAMPLER is unset, by process.
-DEFAULT_RATIOS = {"api": 0.1}
+DEFAULT_RATIOS = {"api": 0.01}
+
+
+class TracingConfigurationError(ValueError):
+    """An OTEL_* variable bo cannot follow: the command stops at start, naming it."""
 
 
 def exporter_name() -> str:
@@ -42,7 +48,8 @@ def exporter_name() -> str:
         return "none"
     name = os.environ.get(EXPORTER_ENV, "none").strip().lower() or "none"
     if name not in EXPORTERS:
-        raise ValueError(f"{EXPORTER_ENV}={name!r}: bo exports traces with one of {', '.join(EXPORTERS)}")
+        raise TracingConfigurationError(
+            f"{EXPORTER_ENV}={name!r}: bo exports traces with one of {', '.join(EXPORTERS)}")
     return name
 
 
@@ -50,6 +57,7 @@ def configure_tracing(process: str) -> bool:
     """Install the SDK's tracer provider for this process as the environment asks; answer
     whether tracing is on. Call it once per process, after any fork (a gunicorn worker)."""
     name = exporter_name()
+    ratio = sampled_ratio(process)  # refused even while tracing is off: a setting waiting to break
     if name == "none":
         return False
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
@@ -62,7 +70,7 @@ def configure_tracing(process: str) -> bool:
     max_links = int(os.environ.get("OTEL_SPAN_LINK_COUNT_LIMIT", DEFAULT_MAX_LINKS))
     sampler: Sampler | None = None  # None: the SDK reads OTEL_TRACES_SAMPLER
     if "OTEL_TRACES_SAMPLER" not in os.environ:
-        sampler = ParentBased(TraceIdRatioBased(DEFAULT_RATIOS.get(process, 1.0)))
+        sampler = ParentBased(TraceIdRatioBased(ratio))
     provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_links=max_links), sampler=sampler)
     exporter: SpanExporter
     if name == "console":
@@ -75,6 +83,22 @@ def configure_tracing(process: str) -> bool:
     trace.set_tracer_provider(provider)
     PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
     return True
+
+
+def sampled_ratio(process: str) -> float:
+    """The share of root spans sampled when OTEL_TRACES_SAMPLER is unset: OTEL_TRACES_SAMPLER_ARG,
+    else the process's default. A value that is no ratio is refused, naming the variable."""
+    given = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+    if not given:
+        return DEFAULT_RATIOS.get(process, 1.0)
+    try:
+        ratio = float(given)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise TracingConfigurationError(
+            f"OTEL_TRACES_SAMPLER_ARG={given!r}: a ratio of root spans to sample, from 0 to 1")
+    return ratio
 
 
 def instrument_falcon() -> None:
@@ -118,6 +142,22 @@ def parse_traceparent(value: str | None) -> SpanContext | None:
     if not trace_id or not span_id:  # all zeros: invalid (W3C)
         return None
     return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
+
+
+def quiet_if_unsampled() -> Callable[[], None] | None:
+    """When the current span is valid but not recorded (a request the sampler left out),
+    suppress the instrumentations below it (psycopg's spans) until the answer is given; answer
+    the function that lifts the suppression, else None.
+
+    An unsampled request's query spans would be dropped anyway, but the instrumentation still
+    composes each statement's text to name its span and starts and ends a span around it: a
+    third of the cost of tracing an unsampled request (docs/performance.md, issue 12).
+    """
+    context = trace.get_current_span()
+    if context.is_recording() or not context.get_span_context().is_valid:
+        return None
+    token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    return lambda: otel_context.detach(token)
 
 
 def current_trace_id() -> str | None:

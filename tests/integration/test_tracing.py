@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
 import eventstore.ingest.consumer as consumer_module
 import projections.runner as runner_module
@@ -114,6 +115,51 @@ def test_a_request_continues_the_callers_trace_and_the_audit_row_names_it(
     audited = rows(database_url, "SELECT trace_id, correlation_id FROM bo.audit_log WHERE correlation_id = %(c)s",
                    {"c": "corr-traced-1"})
     assert audited == [{"trace_id": TRACE_ID, "correlation_id": "corr-traced-1"}]
+
+
+class Dropping(Sampler):
+    """Samples nothing, and remembers the name of every span it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def should_sample(self, parent_context: object, trace_id: int, name: str, *args: object,
+                      **kwargs: object) -> SamplingResult:
+        self.asked.append(name)
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "Dropping"
+
+
+def test_an_unsampled_request_starts_no_query_spans_but_keeps_its_trace_id(database_url: str) -> None:
+    sampler = Dropping()
+    provider = TracerProvider(sampler=sampler)
+    FalconInstrumentor().instrument(tracer_provider=provider)
+    PsycopgInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
+    pool = open_pool(database_url)  # its connections are made instrumented
+    try:
+        pool.wait()
+        client = falcon.testing.TestClient(api_app(pool))
+        before = len(sampler.asked)
+        answer = client.simulate_get("/admin/tx/nobody-unsampled", headers={
+            **bearer("ADMIN_READ"), "X-Correlation-Id": "corr-unsampled-1"})
+        during = sampler.asked[before:]
+        with pool.connection() as conn:  # instrumentation is back on once the answer is given
+            conn.execute("SELECT 1")
+        after = sampler.asked[before + len(during):]
+    finally:
+        FalconInstrumentor().uninstrument()
+        PsycopgInstrumentor().uninstrument()
+        pool.close()
+        provider.shutdown()
+    assert answer.status_code == 404
+    # Asked once for the request, never for its look-up or its audit row; then for the query after it.
+    assert len(during) == 1 and "/admin/tx/" in during[0], during
+    assert after == ["SELECT"], after
+    audited = rows(database_url, "SELECT trace_id FROM bo.audit_log WHERE correlation_id = %(c)s",
+                   {"c": "corr-unsampled-1"})
+    assert len(audited) == 1 and audited[0]["trace_id"] and len(audited[0]["trace_id"]) == 32
 
 
 def test_only_sampled_traces_are_linked() -> None:
