@@ -122,8 +122,9 @@ def peak_rss_mb() -> float:
 
 
 def v1_runner(url: str, batch_size: int) -> ProjectionRunner:
-    return ProjectionRunner(datastore_for(url), [cls() for cls in DECLARED if cls.version == 1], TOPIC_OF,
-                            batch_size=batch_size)
+    lanes = Settings().project_lanes  # as bo project runs them
+    return ProjectionRunner(datastore_for(url, pool_size=lanes + 1), [cls() for cls in DECLARED if cls.version == 1],
+                            TOPIC_OF, batch_size=batch_size, lanes=lanes)
 
 
 def offer(url: str, records: list[LogRecord], per_batch: int, appended: Queue[tuple[int, float] | None]) -> None:

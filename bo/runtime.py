@@ -41,7 +41,7 @@ def projection_runner(settings: Settings, url: str, stop: threading.Event | None
                       health: Health | None = None, metrics: ProjectorMetrics | None = None
                       ) -> tuple[ProjectionRunner, PostgresDatastore]:
     """The runner for the versions registered as running; waits (capped backoff) for the database."""
-    datastore = datastore_for(url)
+    datastore = datastore_for(url, pool_size=settings.project_lanes + 1)  # a connection per lane, and one
 
     def running() -> list[Projector]:
         with datastore.transaction(commit=False) as cur:
@@ -49,7 +49,8 @@ def projection_runner(settings: Settings, url: str, stop: threading.Event | None
 
     projectors = db.with_retries(running, what="load projectors", stop=stop, health=health)
     runner = ProjectionRunner(datastore, projectors, topic_of(settings),
-                              batch_size=settings.project_batch_size, health=health, metrics=metrics)
+                              batch_size=settings.project_batch_size, health=health, metrics=metrics,
+                              lanes=settings.project_lanes)
     return runner, datastore
 
 

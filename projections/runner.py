@@ -24,6 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,7 @@ class ProjectionRunner:
         health: Health | None = None,
         engine: str = SQL_ENGINE,
         metrics: ProjectorMetrics | None = None,
+        lanes: int = 1,
     ) -> None:
         if engine not in (SQL_ENGINE, PYTHON_ENGINE):
             raise ValueError(f"unknown projection engine {engine!r}")
@@ -92,6 +94,7 @@ class ProjectionRunner:
         self.checkpoints = CheckpointStore(datastore)
         self.projectors = list(projectors)
         self.batch_size = batch_size
+        self.lanes = lanes
         self._verdicts: OrderedDict[int, ValidEvent | Rejection] = OrderedDict()
         self._topic_of = dict(topic_of)
         self._topics: dict[str, frozenset[str]] = {}
@@ -226,7 +229,9 @@ class ProjectionRunner:
         """Run every projector until each has read the whole log as it is now; answer rows read.
 
         The SQL engine runs versions at the same checkpoint as one cohort (each log row
-        judged once for all of them); the Python engine runs them a batch each in turn.
+        judged once for all of them), in up to `lanes` lanes at once (`plan_lanes`: one
+        transaction, one connection and one PostgreSQL backend each); the Python engine runs
+        them a batch each in turn.
         """
         if self.engine == SQL_ENGINE:
             return self._catch_up_in_cohorts()
@@ -239,13 +244,23 @@ class ProjectionRunner:
         return total
 
     def _catch_up_in_cohorts(self) -> int:
+        lanes = plan_lanes(self.projectors, self.lanes)
+        if len(lanes) <= 1:
+            return self._catch_up_lane(self.projectors)
+        # Each lane's batches are its own transactions; a failure in one is raised here once
+        # the others have finished theirs (leaving the executor waits for every lane).
+        with ThreadPoolExecutor(len(lanes), thread_name_prefix="project-lane") as pool:
+            futures = [pool.submit(self._catch_up_lane, lane) for lane in lanes]
+            return sum(future.result() for future in futures)
+
+    def _catch_up_lane(self, projectors: Sequence[Projector]) -> int:
         total = 0
         while True:
             with self.datastore.transaction(commit=False) as cur:
                 checkpoints = {p.tracking_name(): self.checkpoints.checkpoint_in(cur, p.tracking_name())
-                               for p in self.projectors}
+                               for p in projectors}
             cohorts: dict[int, list[Projector]] = {}
-            for projector in self.projectors:
+            for projector in projectors:
                 cohorts.setdefault(checkpoints[projector.tracking_name()], []).append(projector)
             full = False
             for _, cohort in sorted(cohorts.items()):
@@ -375,6 +390,34 @@ class ProjectionRunner:
             ])
         logger.debug("batch projected", extra={"projector": projector.tracking_name(),
                                                "fates": len(fates)})
+
+
+# What one log row costs each read model's batch, relative to a newest-wins table: the pairs'
+# steps took 50 % of a rebuild over a judged log and each newest-wins table about 20 %
+# (bench/rebuild.py, docs/performance.md). Lanes balance these weights.
+LANE_WEIGHTS: dict[str, float] = {"payment_ledger_pairs": 2.5}
+
+
+def plan_lanes(projectors: Sequence[Projector], lanes: int) -> list[list[Projector]]:
+    """The versions split into at most `lanes` groups of about equal work, heaviest first.
+
+    A name's versions stay in one lane: versions at one checkpoint share a batch, judged once.
+    Different lanes write different tables; both may keep the same verdicts, which
+    `projections/verdicts.py` allows (equal verdicts, kept in position order).
+    """
+    names: dict[str, list[Projector]] = {}
+    for projector in projectors:
+        names.setdefault(projector.name, []).append(projector)
+    groups: list[tuple[float, list[Projector]]] = []
+    weight = {name: LANE_WEIGHTS.get(name, 1.0) * len(versions) for name, versions in names.items()}
+    for name in sorted(names, key=lambda n: (-weight[n], n)):
+        if len(groups) < max(1, lanes):
+            groups.append((weight[name], list(names[name])))
+            continue
+        lightest = min(range(len(groups)), key=lambda i: groups[i][0])
+        load, members = groups[lightest]
+        groups[lightest] = (load + weight[name], members + names[name])
+    return [members for _, members in groups]
 
 
 def _trace_batch(cur: DictCursor, span: Span, versions: Sequence[str], after: int, up_to: int) -> None:

@@ -47,12 +47,12 @@ def append_all(url: str, records: list[LogRecord], group: str = "test", batch: i
             log.append(conn, group, records[i : i + batch])
 
 
-def runner(url: str, batch_size: int = 1000, engine: str = SQL_ENGINE) -> ProjectionRunner:
+def runner(url: str, batch_size: int = 1000, engine: str = SQL_ENGINE, lanes: int = 1) -> ProjectionRunner:
     """A runner of the versions the registry says run, as `bo project` builds it."""
-    datastore = datastore_for(url)
+    datastore = datastore_for(url, pool_size=lanes + 1)
     with datastore.transaction(commit=False) as cur:
         projectors = registry.running(cur)
-    return ProjectionRunner(datastore, projectors, TOPIC_OF, batch_size=batch_size, engine=engine)
+    return ProjectionRunner(datastore, projectors, TOPIC_OF, batch_size=batch_size, engine=engine, lanes=lanes)
 
 
 def rows(url: str, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

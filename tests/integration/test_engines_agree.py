@@ -87,8 +87,8 @@ def app_url(admin_url: str) -> str:
     return psycopg.conninfo.make_conninfo(admin_url, user=APP_ROLE)
 
 
-def project(url: str, engine: str, batch_size: int) -> None:
-    projection_runner = runner(url, batch_size=batch_size, engine=engine)
+def project(url: str, engine: str, batch_size: int, lanes: int = 1) -> None:
+    projection_runner = runner(url, batch_size=batch_size, engine=engine, lanes=lanes)
     try:
         projection_runner.catch_up()
     finally:
@@ -327,6 +327,23 @@ def test_the_sql_engine_builds_what_the_python_engine_builds(
         reset_projections(admin)
         project(url, PYTHON_ENGINE, python_batch)
         assert_same(by_sql, contents(url))
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(log=logs(), batch=st.integers(1, 50), lanes=st.integers(2, 4), lanes_batch=st.integers(1, 50))
+def test_read_models_projected_in_lanes_side_by_side_are_what_one_lane_builds(
+        pg_base_url: str, template: str, log: list[Delivery], batch: int, lanes: int, lanes_batch: int) -> None:
+    with fresh_database(pg_base_url, template) as admin:
+        url = app_url(admin)
+        for group in appends(log):
+            append_all(url, group)
+        project(url, SQL_ENGINE, batch)
+        in_one_lane = contents(url)
+        reset_projections(admin)
+        project(url, SQL_ENGINE, lanes_batch, lanes=lanes)
+        assert contents(url) == in_one_lane
 
 
 # --- a hand-written history: COMPLETE, MISMATCH, a pair emptied and refilled --------------------
