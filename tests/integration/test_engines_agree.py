@@ -318,15 +318,26 @@ def appends(deliveries: list[Delivery]) -> list[list[LogRecord]]:
 @given(log=logs(), sql_batch=st.integers(1, 50), python_batch=st.integers(1, 50))
 def test_the_sql_engine_builds_what_the_python_engine_builds(
         pg_base_url: str, template: str, log: list[Delivery], sql_batch: int, python_batch: int) -> None:
+    by_sql, by_python = built_twice(pg_base_url, template, log, (SQL_ENGINE, sql_batch, 1),
+                                    (PYTHON_ENGINE, python_batch, 1))
+    assert_same(by_sql, by_python)
+
+
+Build = tuple[str, int, int]  # engine, batch size, lanes
+
+
+def built_twice(pg_base_url: str, template: str, log: list[Delivery], first: Build, second: Build
+                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """The log appended to a fresh database, projected from position 0 one way, then the other."""
     with fresh_database(pg_base_url, template) as admin:
         url = app_url(admin)
         for group in appends(log):
             append_all(url, group)
-        project(url, SQL_ENGINE, sql_batch)
-        by_sql = contents(url)
+        project(url, *first)
+        built = contents(url)
         reset_projections(admin)
-        project(url, PYTHON_ENGINE, python_batch)
-        assert_same(by_sql, contents(url))
+        project(url, *second)
+        return built, contents(url)
 
 
 @settings(max_examples=15, deadline=None,
@@ -335,15 +346,9 @@ def test_the_sql_engine_builds_what_the_python_engine_builds(
 @given(log=logs(), batch=st.integers(1, 50), lanes=st.integers(2, 4), lanes_batch=st.integers(1, 50))
 def test_read_models_projected_in_lanes_side_by_side_are_what_one_lane_builds(
         pg_base_url: str, template: str, log: list[Delivery], batch: int, lanes: int, lanes_batch: int) -> None:
-    with fresh_database(pg_base_url, template) as admin:
-        url = app_url(admin)
-        for group in appends(log):
-            append_all(url, group)
-        project(url, SQL_ENGINE, batch)
-        in_one_lane = contents(url)
-        reset_projections(admin)
-        project(url, SQL_ENGINE, lanes_batch, lanes=lanes)
-        assert contents(url) == in_one_lane
+    in_one_lane, in_lanes = built_twice(pg_base_url, template, log, (SQL_ENGINE, batch, 1),
+                                        (SQL_ENGINE, lanes_batch, lanes))
+    assert in_lanes == in_one_lane
 
 
 # --- a hand-written history: COMPLETE, MISMATCH, a pair emptied and refilled --------------------
