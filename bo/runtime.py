@@ -41,7 +41,9 @@ def projection_runner(settings: Settings, url: str, stop: threading.Event | None
                       health: Health | None = None, metrics: ProjectorMetrics | None = None
                       ) -> tuple[ProjectionRunner, PostgresDatastore]:
     """The runner for the versions registered as running; waits (capped backoff) for the database."""
-    datastore = datastore_for(url, pool_size=settings.project_lanes + 1)  # a connection per lane, and one
+    # A connection per lane (never more lanes than read models), and one.
+    lanes = min(settings.project_lanes, len(registry.NAMES))
+    datastore = datastore_for(url, pool_size=lanes + 1)
 
     def running() -> list[Projector]:
         with datastore.transaction(commit=False) as cur:

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -247,15 +247,20 @@ class ProjectionRunner:
         lanes = plan_lanes(self.projectors, self.lanes)
         if len(lanes) <= 1:
             return self._catch_up_lane(self.projectors)
-        # Each lane's batches are its own transactions; a failure in one is raised here once
-        # the others have finished theirs (leaving the executor waits for every lane).
+        failed = threading.Event()  # the first failure stops every lane after its batch in flight
         with ThreadPoolExecutor(len(lanes), thread_name_prefix="project-lane") as pool:
-            futures = [pool.submit(self._catch_up_lane, lane) for lane in lanes]
-            return sum(future.result() for future in futures)
+            futures = [pool.submit(self._catch_up_lane, lane, failed) for lane in lanes]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if any(f.done() and f.exception() is not None for f in futures):
+                failed.set()
+        errors = [error for error in (f.exception() for f in futures) if error is not None]
+        if errors:
+            raise _gravest(errors)
+        return sum(f.result() for f in futures)
 
-    def _catch_up_lane(self, projectors: Sequence[Projector]) -> int:
+    def _catch_up_lane(self, projectors: Sequence[Projector], failed: threading.Event | None = None) -> int:
         total = 0
-        while True:
+        while failed is None or not failed.is_set():
             with self.datastore.transaction(commit=False) as cur:
                 checkpoints = {p.tracking_name(): self.checkpoints.checkpoint_in(cur, p.tracking_name())
                                for p in projectors}
@@ -269,6 +274,7 @@ class ProjectionRunner:
                 full = full or any(o.read == self.batch_size for o in outcomes.values())
             if not full:
                 return total
+        return total
 
     def run(self, stop: threading.Event, listen_url: str, *, idle_wait_s: float = 1.0,
             follow_registry: bool = False, registry_every_s: float = 2.0, judge_ahead: bool = True) -> None:
@@ -396,6 +402,21 @@ class ProjectionRunner:
 # steps took 50 % of a rebuild over a judged log and each newest-wins table about 20 %
 # (bench/rebuild.py, docs/performance.md). Lanes balance these weights.
 LANE_WEIGHTS: dict[str, float] = {"payment_ledger_pairs": 2.5}
+
+
+def _gravest(errors: Sequence[BaseException]) -> BaseException:
+    """Of the lanes' failures, the one to raise: a defect or a permanent database error before a
+    transient one (which `run()` would wait out, hiding the other). The rest are logged."""
+    def transient(error: BaseException) -> bool:
+        diagnosis = db.diagnose(error)
+        return diagnosis is not None and diagnosis.transient
+
+    gravest = min(errors, key=transient)  # False (not transient) sorts first
+    for error in errors:
+        if error is not gravest:
+            first_line = (str(error).splitlines() or [""])[0]
+            logger.error("another projection lane failed too", extra={"error": f"{type(error).__name__}: {first_line}"})
+    return gravest
 
 
 def plan_lanes(projectors: Sequence[Projector], lanes: int) -> list[list[Projector]]:

@@ -6,10 +6,10 @@
 - `OTEL_SDK_DISABLED=true` turns it off whatever the exporter says.
 - `OTEL_SERVICE_NAME` names the service (default `bo-<process>`); `OTEL_RESOURCE_ATTRIBUTES` adds to it.
 - `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampler. With the sampler
-  unset, a span whose parent is sampled is sampled (parent-based), and a root span is
-  sampled at `OTEL_TRACES_SAMPLER_ARG` if given, else at the process's default ratio: 1 % of
-  the API's requests (a sampled request's spans cost about a millisecond of CPU in the
-  Python SDK; decisions §70), every ingest and projector batch (a few a second).
+  unset, a span whose parent is sampled is sampled (parent-based); of the API's other
+  requests, `OTEL_TRACES_SAMPLER_ARG` if given, else 1 % (a sampled request's spans cost
+  about a millisecond of CPU in the Python SDK; decisions §70); every ingest and projector
+  batch (a few a second).
 
 Spans are exported by the SDK's batch processor: a span's end only puts it on a bounded
 queue, a background thread exports, and a full queue drops spans rather than wait. So no
@@ -57,7 +57,7 @@ def configure_tracing(process: str) -> bool:
     """Install the SDK's tracer provider for this process as the environment asks; answer
     whether tracing is on. Call it once per process, after any fork (a gunicorn worker)."""
     name = exporter_name()
-    ratio = sampled_ratio(process)  # refused even while tracing is off: a setting waiting to break
+    ratio = sampled_ratio(process)  # a bad ratio is refused even while tracing is off: a setting waiting to break
     if name == "none":
         return False
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
@@ -68,9 +68,8 @@ def configure_tracing(process: str) -> bool:
 
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", f"bo-{process}")})
     max_links = int(os.environ.get("OTEL_SPAN_LINK_COUNT_LIMIT", DEFAULT_MAX_LINKS))
-    sampler: Sampler | None = None  # None: the SDK reads OTEL_TRACES_SAMPLER
-    if "OTEL_TRACES_SAMPLER" not in os.environ:
-        sampler = ParentBased(TraceIdRatioBased(ratio))
+    # None: the SDK builds the sampler OTEL_TRACES_SAMPLER names.
+    sampler: Sampler | None = None if ratio is None else ParentBased(TraceIdRatioBased(ratio))
     provider = TracerProvider(resource=resource, span_limits=SpanLimits(max_links=max_links), sampler=sampler)
     exporter: SpanExporter
     if name == "console":
@@ -85,12 +84,21 @@ def configure_tracing(process: str) -> bool:
     return True
 
 
-def sampled_ratio(process: str) -> float:
-    """The share of root spans sampled when OTEL_TRACES_SAMPLER is unset: OTEL_TRACES_SAMPLER_ARG,
-    else the process's default. A value that is no ratio is refused, naming the variable."""
+def sampled_ratio(process: str) -> float | None:
+    """The share of root spans bo's default sampler keeps in `process`; None when
+    OTEL_TRACES_SAMPLER names a sampler (the SDK's own, with its own argument).
+
+    The API's requests are sampled at OTEL_TRACES_SAMPLER_ARG when given, else at 1 %; an
+    argument that is no ratio from 0 to 1 is refused, naming the variable. Every ingest and
+    projector batch is sampled (a few a second): the argument is not theirs.
+    """
+    if os.environ.get("OTEL_TRACES_SAMPLER", "").strip():
+        return None
+    if process not in DEFAULT_RATIOS:
+        return 1.0
     given = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
     if not given:
-        return DEFAULT_RATIOS.get(process, 1.0)
+        return DEFAULT_RATIOS[process]
     try:
         ratio = float(given)
     except ValueError:
@@ -151,7 +159,7 @@ def quiet_if_unsampled() -> Callable[[], None] | None:
 
     An unsampled request's query spans would be dropped anyway, but the instrumentation still
     composes each statement's text to name its span and starts and ends a span around it: a
-    third of the cost of tracing an unsampled request (docs/performance.md, issue 12).
+    half of what tracing cost an unsampled request (docs/performance.md, issue 12).
     """
     context = trace.get_current_span()
     if context.is_recording() or not context.get_span_context().is_valid:

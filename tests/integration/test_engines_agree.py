@@ -326,9 +326,10 @@ def test_the_sql_engine_builds_what_the_python_engine_builds(
 Build = tuple[str, int, int]  # engine, batch size, lanes
 
 
-def built_twice(pg_base_url: str, template: str, log: list[Delivery], first: Build, second: Build
-                ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
-    """The log appended to a fresh database, projected from position 0 one way, then the other."""
+def built_twice(pg_base_url: str, template: str, log: list[Delivery], first: Build, second: Build, *,
+                judge_again: bool = False) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[dict[str, Any]]]]:
+    """The log appended to a fresh database, projected from position 0 one way, then the other
+    (`judge_again`: with the kept verdicts forgotten, so that the second build judges too)."""
     with fresh_database(pg_base_url, template) as admin:
         url = app_url(admin)
         for group in appends(log):
@@ -336,6 +337,9 @@ def built_twice(pg_base_url: str, template: str, log: list[Delivery], first: Bui
         project(url, *first)
         built = contents(url)
         reset_projections(admin)
+        if judge_again:
+            with psycopg.connect(admin) as conn:
+                conn.execute("DELETE FROM bo.event_verdicts")
         project(url, *second)
         return built, contents(url)
 
@@ -343,11 +347,14 @@ def built_twice(pg_base_url: str, template: str, log: list[Delivery], first: Bui
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
-@given(log=logs(), batch=st.integers(1, 50), lanes=st.integers(2, 4), lanes_batch=st.integers(1, 50))
+@given(log=logs(), batch=st.integers(1, 50), lanes=st.integers(2, 4), lanes_batch=st.integers(1, 50),
+       judge_again=st.booleans())
 def test_read_models_projected_in_lanes_side_by_side_are_what_one_lane_builds(
-        pg_base_url: str, template: str, log: list[Delivery], batch: int, lanes: int, lanes_batch: int) -> None:
+        pg_base_url: str, template: str, log: list[Delivery], batch: int, lanes: int, lanes_batch: int,
+        judge_again: bool) -> None:
+    # judge_again: the lanes judge the same rows side by side and keep the same verdicts.
     in_one_lane, in_lanes = built_twice(pg_base_url, template, log, (SQL_ENGINE, batch, 1),
-                                        (SQL_ENGINE, lanes_batch, lanes))
+                                        (SQL_ENGINE, lanes_batch, lanes), judge_again=judge_again)
     assert in_lanes == in_one_lane
 
 
