@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -105,10 +106,11 @@ def _parser() -> argparse.ArgumentParser:
                                   help="serve GET /healthz on BO_LISTEN_HOST:PORT (200 ok, 503 degraded)")
         long_running.add_argument("--metrics-port", type=int, default=None,
                                   help="serve GET /metrics (Prometheus) on BO_LISTEN_HOST:PORT")
-    rebuild_cmd = command("rebuild", _rebuild, "build a projector version from position 0 into its own tables")
-    rebuild_cmd.add_argument("name", choices=NAMES)
+    rebuild_cmd = command("rebuild", _rebuild, "build projector versions from position 0 into their own tables"
+                                               " (several read models side by side)")
+    rebuild_cmd.add_argument("name", choices=NAMES, nargs="+")
     rebuild_cmd.add_argument("--version", type=int, default=None,
-                             help="the version to build (default: the highest declared in code)")
+                             help="the version to build of each name (default: the highest declared in code)")
     rebuild_cmd.add_argument("--restart", action="store_true",
                              help="discard what this version has built and start again from position 0")
     rebuild_cmd.add_argument("--force", action="store_true", help="with --restart: also empty a READY version")
@@ -378,15 +380,18 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from bo.runtime import topic_of
     from projections import registry
     from projections.tracking import datastore_for
-    from replay.rebuild import rebuild
+    from replay.rebuild import rebuild_side_by_side
 
-    projector = registry.declared(args.name, args.version) if args.version is not None \
-        else registry.latest(args.name)
+    names = list(dict.fromkeys(args.name))  # each read model once, in the order given
+    projectors = [registry.declared(name, args.version) if args.version is not None else registry.latest(name)
+                  for name in names]
+    lanes = min(len(projectors), os.cpu_count() or 1)  # side by side, as many as there are cores
     stop = stop_on_signals()
     if not _started(database_url(settings), stop, Health("rebuild")):
         return 130
-    datastore = datastore_for(database_url(settings))
-    with Progress(f"rebuild {projector.tracking_name()} (log rows)", None) as bar:
+    datastore = datastore_for(database_url(settings), pool_size=lanes + 1)
+    label = ", ".join(p.tracking_name() for p in projectors)
+    with Progress(f"rebuild {label} (log rows)", None) as bar:
         resumed: list[int] = []
 
         def progress(done: int, total: int) -> None:
@@ -395,15 +400,17 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
             bar.total = total - resumed[0]
             bar.advance(done - resumed[0] - bar.done)
 
-        outcome = rebuild(datastore, projector, topic_of(settings), batch_size=max(1, args.batch_size),
-                          restart=args.restart, force=args.force, stop=stop, on_progress=progress)
+        outcomes = rebuild_side_by_side(datastore, projectors, topic_of(settings), batch_size=max(1, args.batch_size),
+                                        restart=args.restart, force=args.force, stop=stop, on_progress=progress,
+                                        lanes=lanes)
     datastore.close()
-    print(f"{outcome.name} v{outcome.version}: {outcome.status} at checkpoint {outcome.checkpoint}"
-          f" ({outcome.read} log rows read, resumed from {outcome.resumed_from})")
-    if outcome.status == "BUILDING":
+    for outcome in outcomes:
+        print(f"{outcome.name} v{outcome.version}: {outcome.status} at checkpoint {outcome.checkpoint}"
+              f" ({outcome.read} log rows read, resumed from {outcome.resumed_from})")
+    if any(outcome.status == "BUILDING" for outcome in outcomes):
         print("stopped before catching up: run the same command again to resume", file=sys.stderr)
         return 130
-    return 0 if outcome.status == "READY" else 1
+    return 0 if all(outcome.status == "READY" for outcome in outcomes) else 1
 
 
 def _projections_diff(settings: Settings, args: argparse.Namespace) -> int:

@@ -243,13 +243,18 @@ class ProjectionRunner:
             behind = [p for p, outcome in outcomes if outcome.read == self.batch_size]
         return total
 
-    def _catch_up_in_cohorts(self) -> int:
+    def run_round(self) -> int:
+        """One batch in every lane, side by side (the SQL engine); answer the rows read. What
+        `bo rebuild` runs between two reports of its progress."""
+        return self._catch_up_in_cohorts(once=True)
+
+    def _catch_up_in_cohorts(self, *, once: bool = False) -> int:
         lanes = plan_lanes(self.projectors, self.lanes)
         if len(lanes) <= 1:
-            return self._catch_up_lane(self.projectors)
+            return self._catch_up_lane(self.projectors, once=once)
         failed = threading.Event()  # the first failure stops every lane after its batch in flight
         with ThreadPoolExecutor(len(lanes), thread_name_prefix="project-lane") as pool:
-            futures = [pool.submit(self._catch_up_lane, lane, failed) for lane in lanes]
+            futures = [pool.submit(self._catch_up_lane, lane, failed, once) for lane in lanes]
             wait(futures, return_when=FIRST_EXCEPTION)
             if any(f.done() and f.exception() is not None for f in futures):
                 failed.set()
@@ -258,7 +263,10 @@ class ProjectionRunner:
             raise _gravest(errors)
         return sum(f.result() for f in futures)
 
-    def _catch_up_lane(self, projectors: Sequence[Projector], failed: threading.Event | None = None) -> int:
+    def _catch_up_lane(self, projectors: Sequence[Projector], failed: threading.Event | None = None,
+                       once: bool = False) -> int:
+        """Batches of `projectors` until they have read the log as it is now (`once`: one batch
+        for each checkpoint they are at), or until another lane has `failed`."""
         total = 0
         while failed is None or not failed.is_set():
             with self.datastore.transaction(commit=False) as cur:
@@ -272,7 +280,7 @@ class ProjectionRunner:
                 outcomes = self._run_cohort(cohort)
                 total += sum(o.read for o in outcomes.values())
                 full = full or any(o.read == self.batch_size for o in outcomes.values())
-            if not full:
+            if not full or once:
                 return total
         return total
 

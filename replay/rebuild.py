@@ -1,16 +1,17 @@
-"""`bo rebuild NAME [--version N]`: build a projector version from position 0 into its own tables.
+"""`bo rebuild NAME… [--version N]`: build projector versions from position 0 into their own tables.
 
 The active version keeps serving meanwhile: the new version writes only its own tables
 (`bo.<name>_v<N>…`) and its own checkpoint. Each batch commits its table changes and its
 checkpoint together (see projections/runner.py), so a rebuild killed at any point resumes
 from its checkpoint when started again. When it has read the whole log it is marked READY;
-`bo project` keeps it caught up from then on, until it is activated or retired.
+`bo project` keeps it caught up from then on, until it is activated or retired. Versions of
+several read models are built side by side, one lane each (decisions §75).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from eventsourcing.postgres import PostgresDatastore
@@ -103,24 +104,49 @@ def rebuild(
     on_progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> RebuildOutcome:
     """Build `projector` up to the head of the log; mark it READY when caught up."""
+    return rebuild_side_by_side(datastore, [projector], topic_of, batch_size=batch_size, restart=restart,
+                                force=force, stop=stop, on_progress=on_progress)[0]
+
+
+def rebuild_side_by_side(
+    datastore: PostgresDatastore,
+    projectors: Sequence[Projector],
+    topic_of: Mapping[str, str],
+    *,
+    batch_size: int = 20_000,
+    restart: bool = False,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    lanes: int = 1,
+) -> list[RebuildOutcome]:
+    """Build `projectors` (versions of different read models) up to the head of the log, in up
+    to `lanes` lanes side by side (projections/runner.py `plan_lanes`: one transaction and one
+    PostgreSQL backend each); mark each READY when caught up. `on_progress` gets the slowest
+    checkpoint and the head after every round of batches."""
     stop = stop or threading.Event()
-    resumed_from = start(datastore, projector, restart=restart, force=force)
-    runner = ProjectionRunner(datastore, [projector], topic_of, batch_size=batch_size)
-    read, checkpoint = 0, resumed_from
+    resumed = {p.tracking_name(): start(datastore, p, restart=restart, force=force) for p in projectors}
+    runner = ProjectionRunner(datastore, projectors, topic_of, batch_size=batch_size, lanes=lanes)
+    checkpoints = dict(resumed)
     while True:
         with datastore.transaction(commit=False) as cur:
             head_row = cur.execute(projection_sql.SELECT_HEAD).fetchone()
+            checkpoints = {p.tracking_name(): runner.checkpoints.checkpoint_in(cur, p.tracking_name())
+                           for p in projectors}
         head = int(head_row["head"]) if head_row else 0
-        on_progress(checkpoint, head)
-        if checkpoint >= head or stop.is_set():
+        on_progress(min(checkpoints.values()), head)
+        if min(checkpoints.values()) >= head or stop.is_set():
             break
-        outcome = runner.run_batch(projector)
-        read += outcome.read
-        checkpoint = outcome.checkpoint
-    status = registry.BUILDING
-    if not stop.is_set():
-        with datastore.transaction(commit=True) as cur:
-            cur.execute(registry.MARK_READY, {"name": projector.name, "version": projector.version})
-            current = registry.registered(cur, projector.name, projector.version)
-        status = current["status"] if current else registry.BUILDING
-    return RebuildOutcome(projector.name, projector.version, resumed_from, read, checkpoint, status)
+        runner.run_round()
+    outcomes = []
+    for projector in projectors:
+        status = registry.BUILDING
+        if not stop.is_set():
+            with datastore.transaction(commit=True) as cur:
+                cur.execute(registry.MARK_READY, {"name": projector.name, "version": projector.version})
+                current = registry.registered(cur, projector.name, projector.version)
+            status = current["status"] if current else registry.BUILDING
+        name = projector.tracking_name()
+        outcomes.append(RebuildOutcome(projector.name, projector.version, resumed[name],
+                                       checkpoints[name] - resumed[name], checkpoints[name], status))
+    return outcomes
