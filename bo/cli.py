@@ -385,7 +385,7 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(args.name))  # each read model once, in the order given
     projectors = [registry.declared(name, args.version) if args.version is not None else registry.latest(name)
                   for name in names]
-    lanes = min(len(projectors), os.cpu_count() or 1)  # side by side, as many as there are cores
+    lanes = min(len(projectors), _cores())  # side by side, as many as this process may use cores
     stop = stop_on_signals()
     if not _started(database_url(settings), stop, Health("rebuild")):
         return 130
@@ -411,6 +411,14 @@ def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
         print("stopped before catching up: run the same command again to resume", file=sys.stderr)
         return 130
     return 0 if all(outcome.status == "READY" for outcome in outcomes) else 1
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity, which a container's CPU set limits)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _projections_diff(settings: Settings, args: argparse.Namespace) -> int:

@@ -225,16 +225,19 @@ class ProjectionRunner:
                     events.append(LoggedEvent(int(row["position"]), row["ingested_at"], verdict))
         return events
 
-    def catch_up(self) -> int:
+    def catch_up(self, stop: threading.Event | None = None,
+                 on_batch: Callable[[Mapping[str, BatchOutcome]], None] | None = None) -> int:
         """Run every projector until each has read the whole log as it is now; answer rows read.
 
         The SQL engine runs versions at the same checkpoint as one cohort (each log row
         judged once for all of them), in up to `lanes` lanes at once (`plan_lanes`: one
         transaction, one connection and one PostgreSQL backend each); the Python engine runs
-        them a batch each in turn.
+        them a batch each in turn. With `stop`, each lane ends after its batch in flight once
+        it is set; `on_batch` gets each committed batch's outcomes by version, from the
+        lane's thread.
         """
         if self.engine == SQL_ENGINE:
-            return self._catch_up_in_cohorts()
+            return self._catch_up_in_cohorts(stop, on_batch)
         total = 0
         behind = list(self.projectors)
         while behind:
@@ -243,18 +246,18 @@ class ProjectionRunner:
             behind = [p for p, outcome in outcomes if outcome.read == self.batch_size]
         return total
 
-    def run_round(self) -> int:
-        """One batch in every lane, side by side (the SQL engine); answer the rows read. What
-        `bo rebuild` runs between two reports of its progress."""
-        return self._catch_up_in_cohorts(once=True)
-
-    def _catch_up_in_cohorts(self, *, once: bool = False) -> int:
+    def _catch_up_in_cohorts(self, stop: threading.Event | None = None,
+                             on_batch: Callable[[Mapping[str, BatchOutcome]], None] | None = None) -> int:
         lanes = plan_lanes(self.projectors, self.lanes)
+        failed = threading.Event()  # set by the first lane that fails: the others end after their batch
+
+        def halted() -> bool:
+            return failed.is_set() or (stop is not None and stop.is_set())
+
         if len(lanes) <= 1:
-            return self._catch_up_lane(self.projectors, once=once)
-        failed = threading.Event()  # the first failure stops every lane after its batch in flight
+            return self._catch_up_lane(self.projectors, halted, on_batch)
         with ThreadPoolExecutor(len(lanes), thread_name_prefix="project-lane") as pool:
-            futures = [pool.submit(self._catch_up_lane, lane, failed, once) for lane in lanes]
+            futures = [pool.submit(self._catch_up_lane, lane, halted, on_batch) for lane in lanes]
             wait(futures, return_when=FIRST_EXCEPTION)
             if any(f.done() and f.exception() is not None for f in futures):
                 failed.set()
@@ -263,12 +266,11 @@ class ProjectionRunner:
             raise _gravest(errors)
         return sum(f.result() for f in futures)
 
-    def _catch_up_lane(self, projectors: Sequence[Projector], failed: threading.Event | None = None,
-                       once: bool = False) -> int:
-        """Batches of `projectors` until they have read the log as it is now (`once`: one batch
-        for each checkpoint they are at), or until another lane has `failed`."""
+    def _catch_up_lane(self, projectors: Sequence[Projector], halted: Callable[[], bool],
+                       on_batch: Callable[[Mapping[str, BatchOutcome]], None] | None = None) -> int:
+        """Batches of `projectors` until they have read the log as it is now, or until `halted()`."""
         total = 0
-        while failed is None or not failed.is_set():
+        while not halted():
             with self.datastore.transaction(commit=False) as cur:
                 checkpoints = {p.tracking_name(): self.checkpoints.checkpoint_in(cur, p.tracking_name())
                                for p in projectors}
@@ -278,9 +280,11 @@ class ProjectionRunner:
             full = False
             for _, cohort in sorted(cohorts.items()):
                 outcomes = self._run_cohort(cohort)
+                if on_batch is not None:
+                    on_batch(outcomes)
                 total += sum(o.read for o in outcomes.values())
                 full = full or any(o.read == self.batch_size for o in outcomes.values())
-            if not full or once:
+            if not full:
                 return total
         return total
 

@@ -21,7 +21,7 @@ from projections import registry
 from projections import sql as projection_sql
 from projections.errors import ProjectionError
 from projections.projector import DictCursor, Projector
-from projections.runner import ProjectionRunner
+from projections.runner import BatchOutcome, ProjectionRunner
 from projections.tracking import CheckpointStore
 
 # Everything a version wrote, for a build from scratch (`--restart`). The version is not
@@ -52,35 +52,48 @@ def start(datastore: PostgresDatastore, projector: Projector, *, restart: bool =
     takes, see projections/runner.py), so no batch of `bo project` or of another rebuild is
     in flight while the version's tables are emptied.
     """
+    return start_all(datastore, [projector], restart=restart, force=force)[projector.tracking_name()]
+
+
+def start_all(datastore: PostgresDatastore, projectors: Sequence[Projector], *, restart: bool = False,
+              force: bool = False) -> dict[str, int]:
+    """`start` for several versions, all or none: one transaction, names locked in one order,
+    so a version refused leaves every other one as it was (none registered, none emptied)."""
+    with datastore.transaction(commit=True) as cur:
+        return {p.tracking_name(): _start_in(cur, datastore, p, restart, force)
+                for p in sorted(projectors, key=lambda p: p.tracking_name())}
+
+
+def _start_in(cur: DictCursor, datastore: PostgresDatastore, projector: Projector, restart: bool,
+              force: bool) -> int:
     params = {"name": projector.name, "version": projector.version, "fingerprint": projector.fingerprint(),
               "tracking": projector.tracking_name()}
-    with datastore.transaction(commit=True) as cur:
-        cur.execute(registry.LOCK_VERSIONS, params)
-        cur.execute(projection_sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
-        _require_tables(cur, projector)
-        current = registry.registered(cur, projector.name, projector.version)
-        if current is not None and current["status"] == registry.ACTIVE:
+    cur.execute(registry.LOCK_VERSIONS, params)
+    cur.execute(projection_sql.LOCK_PROJECTOR, {"name": projector.tracking_name()})
+    _require_tables(cur, projector)
+    current = registry.registered(cur, projector.name, projector.version)
+    if current is not None and current["status"] == registry.ACTIVE:
+        raise RebuildRefusedError(
+            f"{projector.name} v{projector.version} is ACTIVE: readers would see it emptied. "
+            f"Declare a new version in code and rebuild that, then activate it.")
+    if current is None:
+        cur.execute(registry.REGISTER_BUILDING, params)
+    elif restart or current["status"] == registry.RETIRED:
+        if current["status"] == registry.READY and not force:
             raise RebuildRefusedError(
-                f"{projector.name} v{projector.version} is ACTIVE: readers would see it emptied. "
-                f"Declare a new version in code and rebuild that, then activate it.")
-        if current is None:
-            cur.execute(registry.REGISTER_BUILDING, params)
-        elif restart or current["status"] == registry.RETIRED:
-            if current["status"] == registry.READY and not force:
-                raise RebuildRefusedError(
-                    f"{projector.name} v{projector.version} is READY (caught up, a rollback target):"
-                    " --restart would empty it; add --force if that is what you want")
-            for suffix in projector.tables:
-                cur.execute(sql.SQL("DELETE FROM {table}").format(table=projector.table(suffix)))
-            cur.execute(DELETE_DEAD_LETTERS, params)
-            cur.execute(DELETE_CHECKPOINT, params)
-            cur.execute(registry.RESTART_BUILD, params)
-        elif current["fingerprint"] and current["fingerprint"] != params["fingerprint"]:
-            raise RebuildRefusedError(
-                f"{projector.name} v{projector.version} was built by other code (fingerprint"
-                f" {current['fingerprint']}, now {params['fingerprint']}): resuming would mix the two;"
-                " rebuild it from position 0 with --restart")
-        return CheckpointStore(datastore).checkpoint_in(cur, projector.tracking_name())
+                f"{projector.name} v{projector.version} is READY (caught up, a rollback target):"
+                " --restart would empty it; add --force if that is what you want")
+        for suffix in projector.tables:
+            cur.execute(sql.SQL("DELETE FROM {table}").format(table=projector.table(suffix)))
+        cur.execute(DELETE_DEAD_LETTERS, params)
+        cur.execute(DELETE_CHECKPOINT, params)
+        cur.execute(registry.RESTART_BUILD, params)
+    elif current["fingerprint"] and current["fingerprint"] != params["fingerprint"]:
+        raise RebuildRefusedError(
+            f"{projector.name} v{projector.version} was built by other code (fingerprint"
+            f" {current['fingerprint']}, now {params['fingerprint']}): resuming would mix the two;"
+            " rebuild it from position 0 with --restart")
+    return CheckpointStore(datastore).checkpoint_in(cur, projector.tracking_name())
 
 
 def _require_tables(cur: DictCursor, projector: Projector) -> None:
@@ -124,20 +137,25 @@ def rebuild_side_by_side(
     to `lanes` lanes side by side (projections/runner.py `plan_lanes`: one transaction and one
     PostgreSQL backend each); mark each READY when caught up. `on_progress` gets the slowest
     checkpoint and the head after every round of batches."""
+    names = [p.tracking_name() for p in projectors]
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"rebuild each version once, at least one: {names}")
     stop = stop or threading.Event()
-    resumed = {p.tracking_name(): start(datastore, p, restart=restart, force=force) for p in projectors}
+    resumed = start_all(datastore, projectors, restart=restart, force=force)
     runner = ProjectionRunner(datastore, projectors, topic_of, batch_size=batch_size, lanes=lanes)
     checkpoints = dict(resumed)
-    while True:
-        with datastore.transaction(commit=False) as cur:
-            head_row = cur.execute(projection_sql.SELECT_HEAD).fetchone()
-            checkpoints = {p.tracking_name(): runner.checkpoints.checkpoint_in(cur, p.tracking_name())
-                           for p in projectors}
-        head = int(head_row["head"]) if head_row else 0
-        on_progress(min(checkpoints.values()), head)
-        if min(checkpoints.values()) >= head or stop.is_set():
-            break
-        runner.run_round()
+    progress = threading.Lock()  # lanes report from their own threads
+
+    def report(applied: Mapping[str, BatchOutcome] | None = None) -> None:
+        with progress:
+            for name, outcome in (applied or {}).items():
+                if name in checkpoints:
+                    checkpoints[name] = max(checkpoints[name], outcome.checkpoint)
+            on_progress(min(checkpoints.values()), _head(datastore))
+
+    report()
+    while not stop.is_set() and min(checkpoints.values()) < _head(datastore):
+        runner.catch_up(stop=stop, on_batch=report)  # lanes stop after their batch in flight
     outcomes = []
     for projector in projectors:
         status = registry.BUILDING
@@ -147,6 +165,14 @@ def rebuild_side_by_side(
                 current = registry.registered(cur, projector.name, projector.version)
             status = current["status"] if current else registry.BUILDING
         name = projector.tracking_name()
+        # Rows from where this run resumed (positions are dense); `bo project` may have
+        # applied some of them meanwhile, to a READY version being rebuilt.
         outcomes.append(RebuildOutcome(projector.name, projector.version, resumed[name],
                                        checkpoints[name] - resumed[name], checkpoints[name], status))
     return outcomes
+
+
+def _head(datastore: PostgresDatastore) -> int:
+    with datastore.transaction(commit=False) as cur:
+        row = cur.execute(projection_sql.SELECT_HEAD).fetchone()
+    return int(row["head"]) if row else 0

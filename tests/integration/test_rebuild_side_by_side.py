@@ -8,8 +8,9 @@ import pytest
 
 from projections.ledger_entries.v2 import LedgerEntriesV2
 from projections.pairs.v1 import PaymentLedgerPairsV1
+from projections.payment_orders.v1 import PaymentOrdersV1
 from projections.tracking import datastore_for
-from replay.rebuild import rebuild, rebuild_side_by_side
+from replay.rebuild import RebuildRefusedError, rebuild, rebuild_side_by_side
 from tests.conftest import SAMPLES
 from tests.integration.helpers import TOPIC_OF, append_all, rows, runner, sample_records
 from tests.integration.test_projection_lifecycle import checksum, generated_records
@@ -53,3 +54,20 @@ def test_read_models_rebuilt_side_by_side_are_what_one_after_the_other_builds(lo
         ("ledger_entries", "READY", head, 0, head), ("payment_ledger_pairs", "READY", head, 0, head)]
     assert seen[0] == (0, head) and seen[-1] == (head, head) and len(seen) > 2
     assert built(logged) == one_after_the_other
+
+
+def test_one_version_refused_leaves_every_other_as_it_was(logged: str) -> None:
+    before = built(logged)
+    statuses = "SELECT name, version, status FROM bo.projectors ORDER BY 1, 2"
+    registered = rows(logged, statuses)
+    datastore = datastore_for(logged)
+    try:
+        with pytest.raises(RebuildRefusedError, match="payment_orders v1 is ACTIVE"):
+            # ledger_entries v2 first (READY, --restart --force would empty it), then an ACTIVE one.
+            rebuild_side_by_side(datastore, [LedgerEntriesV2(), PaymentOrdersV1()], TOPIC_OF, restart=True,
+                                 force=True, lanes=2)
+        with pytest.raises(ValueError):
+            rebuild_side_by_side(datastore, [LedgerEntriesV2(), LedgerEntriesV2()], TOPIC_OF)
+    finally:
+        datastore.close()
+    assert built(logged) == before and rows(logged, statuses) == registered
