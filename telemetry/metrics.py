@@ -101,10 +101,14 @@ def multiprocess_directory() -> Iterator[Path]:
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.environ[MULTIPROC_ENV] = str(path)
+    owner = os.getpid()
     try:
         yield path
     finally:
-        if not given:
+        # A gunicorn worker is forked inside this block and leaves by SystemExit through the
+        # master's frames: only the process that made the directory removes it, or the first
+        # worker to exit would take every other worker's files (and the next one's boot) with it.
+        if not given and os.getpid() == owner:
             shutil.rmtree(path, ignore_errors=True)
             os.environ.pop(MULTIPROC_ENV, None)
 

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bo.embedded import DevBroker
@@ -140,3 +141,37 @@ def test_the_multiprocess_directory_is_emptied_at_start_and_a_dead_workers_gauge
 def live_gauges(directory: Path) -> list[int]:
     """Worker pids with a live-summed gauge file (requests in flight)."""
     return sorted(int(p.stem.rsplit("_", 1)[1]) for p in directory.glob("gauge_livesum_*.db"))
+
+
+def test_a_worker_that_exits_leaves_the_metrics_directory_to_the_others(
+        database_url: str, tmp_path: Path) -> None:
+    # No PROMETHEUS_MULTIPROC_DIR: bo serve makes a temporary directory of its own. A worker is
+    # forked inside the block that owns it and leaves through the master's frames: it must not
+    # remove it, or its replacement cannot boot and the server halts.
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"BO_DATABASE_URL": database_url, "BO_HOME": str(tmp_path / "home"), "BO_ENV": "local"}
+    port, metrics_port = free_port(), free_port()
+    server = bo(["serve", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--metrics-port", str(metrics_port)],
+                env, tmp_path / "serve.log")
+    try:
+        wait_for_answer(f"http://127.0.0.1:{port}/readyz")
+        master = psutil.Process(server.pid)
+        deadline = time.monotonic() + 30
+        while len(master.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = master.children()[0].pid
+        os.kill(first, signal.SIGTERM)  # a graceful exit, as after max_requests or a restart
+        deadline = time.monotonic() + 30
+        while (first in [c.pid for c in master.children()] or len(master.children()) < 2) \
+                and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(0.2)
+        time.sleep(2)  # the replacement boots
+        assert server.poll() is None, (tmp_path / "serve.log").read_text()[-2000:]
+        assert len(master.children()) == 2
+        for _ in range(10):  # both workers answer, and the master still merges their files
+            assert get(f"http://127.0.0.1:{port}/readyz", {}) == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+            assert b"bo_api_requests_total" in resp.read()
+    finally:
+        server.terminate()
+        server.wait(20)
