@@ -185,7 +185,7 @@ class IngestConsumer:
         seconds = time.perf_counter() - started
         self.health.progressed()
         self._checked_at = time.monotonic()
-        self.metrics.appended(records, result.fresh, seconds)
+        self.metrics.appended(records, result.fresh, seconds, result.ingested_at)
         self.stats.batch_ms.append(seconds * 1000)
         self.stats.appended += result.appended
         self.stats.redelivered += result.redelivered

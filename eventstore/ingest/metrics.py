@@ -5,6 +5,8 @@
 - `bo_ingest_redelivered_total` (already logged, dropped) and `bo_ingest_oversized_total`
   (logged as stubs), by topic;
 - `bo_ingest_batch_commit_seconds`: the append transaction, retries included;
+- `bo_ingest_delay_seconds` by topic: a message's `ingested_at` − its Kafka timestamp (SPEC 7's
+  freshness at ingest; the projector's `bo_freshness_*` histograms carry it to the read tables);
 - `bo_ingest_rebalances_total` by kind (assigned, revoked);
 - `bo_ingest_consumer_lag` per partition: the partition's high watermark − the next offset
   stored in the database (not Kafka's committed offset: progress lives in the database);
@@ -16,13 +18,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from eventstore.records import LogRecord
-from telemetry.metrics import BATCH_BUCKETS
+from eventstore.records import KafkaCoordinates, LogRecord
+from telemetry.metrics import BATCH_BUCKETS, FRESHNESS_BUCKETS, CountedHistogram
 
 Partition = tuple[str, int]
 
@@ -41,6 +44,9 @@ class IngestMetrics(Collector):
         self.commit_seconds = Histogram("bo_ingest_batch_commit_seconds",
                                         "one batch's append transaction, retries included",
                                         buckets=BATCH_BUCKETS, registry=self.registry)
+        self.delay = CountedHistogram("bo_ingest_delay_seconds", "ingested_at − the message's Kafka timestamp",
+                                      FRESHNESS_BUCKETS, ["topic"])
+        self.registry.register(self.delay)
         self.rebalances = Counter("bo_ingest_rebalances", "partition assignments and revocations", ["kind"],
                                   registry=self.registry)
         self._lock = threading.Lock()
@@ -49,23 +55,32 @@ class IngestMetrics(Collector):
         self._last_append: float | None = None
         self.registry.register(self)
 
-    def appended(self, records: Sequence[LogRecord], fresh: Sequence[int], seconds: float) -> None:
-        """A batch committed (`fresh`: the indexes of the records it appended): count, and move
-        the stored offsets. One pass over the appended records (about 1 µs each)."""
+    def appended(self, records: Sequence[LogRecord], fresh: Sequence[int], seconds: float,
+                 ingested_at: datetime | None = None) -> None:
+        """A batch committed at `ingested_at` (`fresh`: the indexes of the records it appended):
+        count, observe each message's delay, and move the stored offsets. One pass over the
+        appended records; delays are observed once per topic and millisecond, with their count."""
         self.commit_seconds.observe(seconds)
         appended = records if len(fresh) == len(records) else [records[i] for i in fresh]
         counts: dict[str, list[int]] = {}
+        delays: dict[tuple[str, float], int] = {}
         next_offsets: dict[Partition, int] = {}
         for r in appended:
-            stream = r.coordinates.stream
+            c = r.coordinates
+            stream = c.stream
             topic = stream[0]
-            next_offsets[stream] = r.coordinates.sequence + 1  # a batch is in offset order per partition
+            next_offsets[stream] = c.sequence + 1  # a batch is in offset order per partition
+            if ingested_at is not None and isinstance(c, KafkaCoordinates) and c.timestamp is not None:
+                key = (topic, round((ingested_at - c.timestamp).total_seconds(), 3))
+                delays[key] = delays.get(key, 0) + 1
             n = counts.get(topic)
             if n is None:
                 n = counts[topic] = [0, 0, 0]
             n[0] += 1
             n[1] += r.value_size
             n[2] += r.oversized
+        for (topic, delay), n_delayed in delays.items():
+            self.delay.observe(max(0.0, delay), n_delayed, (topic,))
         for topic, (messages, size, oversized) in counts.items():
             self.messages.labels(topic).inc(messages)
             self.bytes.labels(topic).inc(size)

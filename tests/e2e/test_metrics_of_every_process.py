@@ -62,6 +62,10 @@ def test_every_process_answers_with_its_figures(stack: Stack) -> None:
 
     ingest = wait_for(stack.metrics_url("ingest"), lambda s: lag_is_zero(s) and appended(s) == sent)
     assert appended(ingest) == sent
+    # Every message appended had a Kafka timestamp: its delay to ingested_at is observed once.
+    delays = sum(value(ingest, "bo_ingest_delay_seconds", "bo_ingest_delay_seconds_count", topic=topic)
+                 for topic in stack.topics)
+    assert delays == sent
     project = scrape(stack.metrics_url("project"))
     for name in ("ledger_entries", "payment_orders", "payment_ledger_pairs"):
         labels = {"projector": name, "version": "1"}
