@@ -202,6 +202,9 @@ def _parser() -> argparse.ArgumentParser:
     checkpoint_cmd.add_argument("--dir", type=Path, default=None, metavar="DIR",
                                 help="where to write it (default BO_HOME/checkpoints)")
     checkpoint_cmd.set_defaults(handler=_log_checkpoint)
+    probe_cmd = command("probe", _probe, "GET a health endpoint once: exit 0 on 2xx (container healthchecks)")
+    probe_cmd.add_argument("url", nargs="?", default=None,
+                           help="what to ask (default BO_PROBE_URL, else http://127.0.0.1:8000/healthz)")
     token_cmd = command("dev-token", _dev_token, "print a JWT signed by the development issuer (not in prod)")
     token_cmd.add_argument("--role", action="append", required=True, choices=("ADMIN_READ", "ADMIN_AUDIT"),
                            dest="roles", help="a role the token carries (repeatable)")
@@ -620,6 +623,14 @@ def _print_verification(what: str, ok: bool, rows: int, head: str, problems: lis
         print(f"  - {problem}")
     if broken is not None:
         print(f"first broken {unit}: {broken}")
+
+
+def _probe(settings: Settings, args: argparse.Namespace) -> int:
+    from bo.probe import DEFAULT_URL, probe
+
+    healthy, line = probe(args.url or os.environ.get("BO_PROBE_URL") or DEFAULT_URL)
+    print(line, file=sys.stdout if healthy else sys.stderr)
+    return 0 if healthy else 1
 
 
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:
