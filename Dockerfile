@@ -6,11 +6,10 @@
 #   docker run --rm bo --help
 #
 # The base is pinned by digest: a rebuild gets the same bytes. Bump it deliberately (the
-# digest of `python:3.11-slim-bookworm` when updating), in one commit that CI checks.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+# digest of `python:3.11-slim-bookworm` when updating, in both FROM lines), in one commit that CI checks.
 
 # --- build: bo and every dependency as wheels (compilers, if any wheel needs one, stay here) ---
-FROM ${PYTHON_IMAGE} AS build
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -24,7 +23,7 @@ COPY migrations ./migrations
 RUN python -m pip wheel --wheel-dir /wheels .
 
 # --- runtime: the wheels installed, no build tools, a non-root user, nothing writable but /tmp ---
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS runtime
 LABEL org.opencontainers.image.title="bo" \
       org.opencontainers.image.description="Event-sourced back office for payments: Kafka -> event log -> projections -> admin API"
 ENV PYTHONDONTWRITEBYTECODE=1 \
