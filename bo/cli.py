@@ -20,6 +20,7 @@ from bo.checkpoints import CheckpointKey, verify_checkpoints, write_checkpoint
 from bo.dev_issuer import AUDIENCE as DEV_AUDIENCE
 from bo.dev_issuer import DevIssuer
 from bo.embedded import DevBroker, database_url, migration_database_url
+from bo.entra import configure_database_auth, kafka_client_settings
 from bo.health_server import serve_health
 from bo.migrate import upgrade
 from bo.progress import Progress
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     logs.configure_logging(settings.log_level)
+    configure_database_auth(settings)
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         return handler(settings, args)
@@ -263,7 +265,8 @@ def _require_bootstrap(settings: Settings) -> str:
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     bootstrap = _require_bootstrap(settings)
     total = sum(1 for line in args.file.open(encoding="utf-8") if line.strip())
-    sent = publish(bootstrap, read_messages(args.file, topic_map(settings.topics)), total=total)
+    sent = publish(bootstrap, read_messages(args.file, topic_map(settings.topics)), total=total,
+                   client_settings=kafka_client_settings(settings, producer=True))
     print(f"published {sent} messages")
     return 0
 

@@ -61,19 +61,21 @@ def parse_line(line: str, topic_map: Mapping[str, str], path: Path, number: int)
     )
 
 
-def producer(bootstrap_servers: str) -> Producer:
+def producer(bootstrap_servers: str, client_settings: Mapping[str, Any] | None = None) -> Producer:
+    """`client_settings`: the deployment's librdkafka settings (Event Hubs: bo/entra.py)."""
     return Producer({
         "bootstrap.servers": bootstrap_servers,
         "linger.ms": 5,
         "enable.idempotence": True,
         "log_level": 3,
+        **(client_settings or {}),
     })
 
 
 def publish(bootstrap_servers: str, messages: Iterable[OutgoingMessage], *,
-            total: int | None = None, label: str = "publish") -> int:
+            total: int | None = None, label: str = "publish", client_settings: Mapping[str, Any] | None = None) -> int:
     """Send every message, keyed so that one entity stays on one partition; flush at the end."""
-    out = producer(bootstrap_servers)
+    out = producer(bootstrap_servers, client_settings)
     failures: list[str] = []
 
     def delivered(err: Any, _msg: Any) -> None:

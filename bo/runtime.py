@@ -6,6 +6,7 @@ import threading
 
 from eventsourcing.postgres import PostgresDatastore
 
+from bo.entra import kafka_client_settings
 from bo.migrate import schema_expectation
 from bo.settings import Settings
 from eventstore import db
@@ -34,6 +35,7 @@ def ingest_consumer(settings: Settings, url: str, bootstrap: str, group_id: str 
         session_timeout_ms=settings.kafka_session_timeout_ms,
         max_message_bytes=settings.max_message_bytes,
         group_instance_id=settings.kafka_group_instance_id,
+        client_settings=kafka_client_settings(settings, producer=False),
     ), health, metrics)
 
 

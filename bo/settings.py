@@ -23,6 +23,16 @@ class Environment(StrEnum):
     PROD = "prod"
 
 
+class DatabaseAuth(StrEnum):
+    PASSWORD = "password"  # noqa: S105 (a mode, not a secret): whatever BO_DATABASE_URL carries
+    ENTRA = "entra"  # the managed identity's Entra ID token as the password (bo/entra.py)
+
+
+class KafkaAuth(StrEnum):
+    PLAINTEXT = "plaintext"  # the development broker, the compose Kafka
+    ENTRA = "entra"  # Event Hubs: SASL_SSL OAUTHBEARER with the managed identity's token
+
+
 class Settings(BaseSettings):
     """Every `BO_` variable of SPEC section 7, plus a few operational knobs."""
 
@@ -62,6 +72,11 @@ class Settings(BaseSettings):
     # The address `--metrics-port` and `--health-port` listen on: loopback unless a scraper
     # elsewhere must reach them (0.0.0.0 in a container).
     listen_host: str = "127.0.0.1"
+    # On Azure: how bo proves who it is to PostgreSQL and to Event Hubs, and which user-assigned
+    # managed identity it is (its client id; unset: the platform's default identity).
+    database_auth: DatabaseAuth = DatabaseAuth.PASSWORD
+    kafka_auth: KafkaAuth = KafkaAuth.PLAINTEXT
+    azure_client_id: str | None = None
 
     @property
     def topics(self) -> tuple[str, str]:

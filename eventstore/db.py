@@ -257,10 +257,29 @@ KEEPALIVES: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 5, "keepalives
               "tcp_user_timeout": 10_000}
 
 
+# Where a connection's password comes from when the URL does not carry it: set once per process
+# by the composition root (bo/entra.py, BO_DATABASE_AUTH=entra), where it is an Entra ID token
+# that expires. Asked at every connection this process opens, by `connection_kwargs`.
+_password_source: Callable[[], str] | None = None
+
+
+def use_password_source(source: Callable[[], str] | None) -> None:
+    """Take each new connection's password from `source` (None: from the URL, as before)."""
+    global _password_source
+    _password_source = source
+
+
+def connection_kwargs(**fixed: Any) -> dict[str, Any]:
+    """The keyword arguments of a new connection: `fixed`, and the password of the moment."""
+    source = _password_source
+    return {**fixed, "password": source()} if source is not None else dict(fixed)
+
+
 def connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[tuple[Any, ...]]:
     """One connection; a failure to connect is judged like any other database error."""
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=5, options=SESSION_OPTIONS, **KEEPALIVES)
+        return psycopg.connect(url, **connection_kwargs(autocommit=autocommit, connect_timeout=5,
+                                                        options=SESSION_OPTIONS, **KEEPALIVES))
     except psycopg.Error as exc:
         diagnosis = diagnose(exc)
         if diagnosis is not None and not diagnosis.transient:
@@ -375,7 +394,7 @@ def open_pool(url: str, *, min_size: int = 1, max_size: int = 4, name: str = "bo
     liveness = CheckUnlessRecent()
     pool = ConnectionPool(
         url, min_size=min_size, max_size=max_size, open=False, name=name,
-        kwargs={"connect_timeout": 5, "autocommit": True, "options": READER_OPTIONS, **KEEPALIVES},
+        kwargs=lambda: connection_kwargs(connect_timeout=5, autocommit=True, options=READER_OPTIONS, **KEEPALIVES),
         check=liveness.check, reset=liveness.returned, timeout=wait_s,
     )
     pool.open(wait=False)

@@ -10,11 +10,13 @@ import psycopg
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from eventstore.db import connection_kwargs
+
 
 def run_migrations_online() -> None:
     url = context.config.attributes.get("url") or context.get_x_argument(as_dictionary=True)["url"]
     engine = create_engine(
-        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(url)
+        "postgresql+psycopg://", poolclass=pool.NullPool, creator=lambda: psycopg.connect(url, **connection_kwargs())
     )
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)

@@ -17,7 +17,7 @@ from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import DictRow, dict_row
 
-from eventstore.db import KEEPALIVES, SESSION_OPTIONS
+from eventstore.db import KEEPALIVES, SESSION_OPTIONS, connection_kwargs
 from projections.projector import DictCursor
 
 TRACKING_TABLE = "projection_tracking"
@@ -44,7 +44,8 @@ def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
     datastore.pool = ConnectionPool(
         url,
         connection_class=Connection[DictRow],
-        kwargs={"row_factory": dict_row, "connect_timeout": 5, "options": SESSION_OPTIONS, **KEEPALIVES},
+        kwargs=lambda: connection_kwargs(row_factory=dict_row, connect_timeout=5, options=SESSION_OPTIONS,
+                                         **KEEPALIVES),
         min_size=pool_size,
         max_size=pool_size + 2,
         open=False,

@@ -1,8 +1,9 @@
 """OpenTelemetry tracing for every bo process, configured by the standard `OTEL_*` variables.
 
 - `OTEL_TRACES_EXPORTER`: `none` (the default, and what the tests run with), `console` (spans
-  as JSON on stdout, for local use) or `otlp` (OTLP over HTTP, to `OTEL_EXPORTER_OTLP_ENDPOINT`
-  or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with the other `OTEL_EXPORTER_OTLP_*` settings).
+  as JSON on stdout, for local use), `otlp` (OTLP over HTTP, to `OTEL_EXPORTER_OTLP_ENDPOINT`
+  or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, with the other `OTEL_EXPORTER_OTLP_*` settings) or
+  `azure_monitor` (Application Insights, at `APPLICATIONINSIGHTS_CONNECTION_STRING`: deploy/azure).
 - `OTEL_SDK_DISABLED=true` turns it off whatever the exporter says.
 - `OTEL_SERVICE_NAME` names the service (default `bo-<process>`); `OTEL_RESOURCE_ATTRIBUTES` adds to it.
 - `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` choose the sampler. With the sampler
@@ -31,7 +32,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
-EXPORTERS = ("none", "console", "otlp")
+EXPORTERS = ("none", "console", "otlp", "azure_monitor")
+APP_INSIGHTS_ENV = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 # A batch links to every sampled message's trace: more links than the SDK's default of 128.
 DEFAULT_MAX_LINKS = 10_000
 # The share of root spans sampled when OTEL_TRACES_SAMPLER is unset, by process.
@@ -50,6 +52,8 @@ def exporter_name() -> str:
     if name not in EXPORTERS:
         raise TracingConfigurationError(
             f"{EXPORTER_ENV}={name!r}: bo exports traces with one of {', '.join(EXPORTERS)}")
+    if name == "azure_monitor" and not os.environ.get(APP_INSIGHTS_ENV, "").strip():
+        raise TracingConfigurationError(f"{EXPORTER_ENV}=azure_monitor needs {APP_INSIGHTS_ENV}")
     return name
 
 
@@ -74,6 +78,11 @@ def configure_tracing(process: str) -> bool:
     exporter: SpanExporter
     if name == "console":
         exporter = ConsoleSpanExporter()
+    elif name == "azure_monitor":
+        from azure.monitor.opentelemetry.exporter import AzureMonitorTraceExporter
+
+        # Spans the service could not take yet wait on disk (under /tmp) and are sent again.
+        exporter = AzureMonitorTraceExporter(connection_string=os.environ[APP_INSIGHTS_ENV])
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

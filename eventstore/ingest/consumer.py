@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,6 +57,8 @@ class IngestConfig:
     poll_timeout_s: float = 0.5
     max_message_bytes: int = DEFAULT_MAX_VALUE_BYTES
     group_instance_id: str | None = None
+    # librdkafka settings of the deployment (Event Hubs: SASL_SSL OAUTHBEARER, bo/entra.py).
+    client_settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,6 +93,7 @@ def kafka_consumer_config(config: IngestConfig) -> dict[str, Any]:
         # Static membership: a restarted process with the same id takes its partitions back
         # at once instead of waiting for the dead member's session to time out.
         **({"group.instance.id": config.group_instance_id} if config.group_instance_id else {}),
+        **config.client_settings,
     }
 
 
