@@ -34,6 +34,8 @@ class AppDeps:
     cursor_secret: bytes
     schema: SchemaExpectation
     trusted_proxies: tuple[Network, ...] = ()
+    # Where the audit rows are written when `pool` is a read replica's (None: on `pool`).
+    audit_pool: ConnectionPool | None = None
     # False only where bench/api.py measures what the trail costs; no setting reaches it.
     audited: bool = True
     # False only where bench/api.py measures what the request metrics cost; no setting reaches it.
@@ -45,7 +47,7 @@ class AppDeps:
 
 
 def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
-    connections = RequestConnections(deps.pool)
+    connections = RequestConnections(deps.pool, deps.audit_pool)
     requests = RequestMetrics()
     cursors = CursorCodec(deps.cursor_secret)
     resources: dict[str, object] = {
@@ -58,7 +60,7 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/audit-log": AuditLogResource(connections, cursors),
         "/metrics": MetricsResource(deps.pool, requests),
         "/healthz": HealthResource(),
-        "/readyz": ReadyResource(deps.pool, deps.schema),
+        "/readyz": ReadyResource([deps.pool, *([deps.audit_pool] if deps.audit_pool else [])], deps.schema),
     }
     spec = OpenApiResource()
     middleware: list[Any] = [

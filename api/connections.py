@@ -26,8 +26,9 @@ Connection = psycopg.Connection[Any]
 
 
 class RequestConnections:
-    def __init__(self, pool: ConnectionPool) -> None:
+    def __init__(self, pool: ConnectionPool, audit_pool: ConnectionPool | None = None) -> None:
         self.pool = pool
+        self.audit_pool = audit_pool  # the primary's, when `pool` is a read replica's
 
     @contextmanager
     def connection(self, req: falcon.Request) -> Iterator[Connection]:
@@ -40,7 +41,12 @@ class RequestConnections:
 
     @contextmanager
     def for_audit(self, req: falcon.Request, timeout: float | None) -> Iterator[Connection]:
-        """The request's connection if it is still usable, or a fresh one waited for at most `timeout`."""
+        """The request's connection if it is still usable, or a fresh one waited for at most `timeout`;
+        with a read replica, always one of the primary's (a standby takes no writes)."""
+        if self.audit_pool is not None:
+            with self.audit_pool.connection(timeout=timeout) as primary:
+                yield primary
+            return
         conn: Connection | None = getattr(req.context, "connection", None)
         if conn is not None and _reusable(conn):
             yield conn

@@ -98,9 +98,14 @@ def app_deps(settings: Settings, url: str | None = None) -> AppDeps:
     """What the API needs, from settings; the pool is opened here (so: in the worker)."""
     tokens = authenticator(settings)
     # One connection per request in flight: a worker serves `api_threads` at once.
-    pool = open_pool(url or database_url(settings), min_size=1, max_size=max(4, settings.api_threads), name="api")
+    size = max(4, settings.api_threads)
+    primary = url or database_url(settings)
+    replica = settings.read_database_url.get_secret_value() if settings.read_database_url else None
+    pool = open_pool(replica or primary, min_size=1, max_size=size, name="api-read" if replica else "api")
     return AppDeps(
         pool=pool,
+        # With a read replica, the audit rows go to the primary (docs/runbooks/scaling.md).
+        audit_pool=open_pool(primary, min_size=1, max_size=size, name="api-audit") if replica else None,
         authenticator=tokens,
         trusted_proxies=proxies(settings),
         cursor_secret=cursor_secret(settings),

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.LOCAL
     database_url: SecretStr | None = None
+    # A read replica for the API's look-ups (docs/runbooks/scaling.md); the audit rows are
+    # written to BO_DATABASE_URL (the primary) all the same. Unset: everything on BO_DATABASE_URL.
+    read_database_url: SecretStr | None = None
     migration_database_url: SecretStr | None = None
     home: Path = Path("./.bo")
     kafka_bootstrap_servers: str | None = None

