@@ -12,45 +12,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from bo.generate import StreamShape, generate
 from tests.conftest import free_port
+from tests.e2e.operator import bo, scalar, wait_for, write_dump
 
 pytestmark = pytest.mark.e2e
-
-
-def bo(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bo", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def write_dump(path: Path, payments: int, seed: int) -> None:
-    with path.open("w", encoding="utf-8") as dump:
-        for message in generate(StreamShape(payments=payments, seed=seed), "ledger", "orders"):
-            dump.write(message.value.decode() + "\n")
-
-
-def scalar(url: str, query: str) -> Any:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(query).fetchone()
-    return row[0] if row else None
-
-
-def wait_for(condition: Any, timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def get(base: str, path: str, env: dict[str, str] | None = None) -> dict[str, Any]:

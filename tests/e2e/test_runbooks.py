@@ -17,7 +17,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import falcon.testing
 import psycopg
@@ -26,44 +25,18 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bo.embedded import DevBroker
-from bo.generate import StreamShape, generate
 from eventstore.db import open_pool
 from tests.conftest import SAMPLES, _create_database, _drop_database, free_port
+from tests.e2e.operator import bo, scalar, wait_for, write_dump
 from tests.integration.helpers import api_client, bearer
 from tests.postgres import programs
 
 pytestmark = pytest.mark.e2e
 
 
-def bo(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bo", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
-
-
 def ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, f"{done.args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
-
-
-def scalar(url: str, query: str) -> Any:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(query).fetchone()
-    return row[0] if row else None
-
-
-def wait_for(condition: Any, timeout: float = 90, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def write_dump(path: Path, payments: int, seed: int) -> None:
-    with path.open("w", encoding="utf-8") as dump:
-        for message in generate(StreamShape(payments=payments, seed=seed), "ledger", "orders"):
-            dump.write(message.value.decode() + "\n")
 
 
 @pytest.fixture
@@ -101,7 +74,7 @@ def test_backfill_runbook(env: dict[str, str], database_url: str, projecting: No
     again = ok(bo(env, "backfill", str(dump)))  # step 2: run twice, appended once
     assert re.search(rf"{lines} lines, 0 appended, {lines} already in the log", again), again
 
-    wait_for(lambda: caught_up(database_url), what="the projectors to take the backfill")
+    wait_for(lambda: caught_up(database_url), timeout=90, what="the projectors to take the backfill")
     status = ok(bo(env, "projections", "status"))
     assert "ledger_entries" in status and "ACTIVE" in status
     dead = ok(bo(env, "dlq", "list"))
