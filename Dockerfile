@@ -35,7 +35,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # Metrics and health ports answer on the container's interfaces, for the scraper and the probe.
     BO_LISTEN_HOST=0.0.0.0 \
     # What HEALTHCHECK asks; each service sets its own (compose, Container Apps probes).
-    BO_PROBE_URL=http://127.0.0.1:8000/healthz
+    BO_PROBE_URL=http://127.0.0.1:8000/healthz \
+    # The wheels' own OpenSSL (psycopg's libpq with sslrootcert=system) trusts the system's CAs.
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m pip install --no-index --find-links=/wheels /wheels/*.whl \
  && groupadd --system --gid 10001 bo \

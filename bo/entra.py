@@ -103,6 +103,8 @@ def event_hubs_settings(credential: TokenCredential, *, producer: bool) -> dict[
     timeout is BO_KAFKA_SESSION_TIMEOUT_MS (deploy/azure sets the 30 s Event Hubs advises)."""
     common: dict[str, Any] = {
         "security.protocol": "SASL_SSL",
+        # The wheel's librdkafka has its own OpenSSL: find the system's CA bundle explicitly.
+        "ssl.ca.location": "probe",
         "sasl.mechanisms": "OAUTHBEARER",
         "oauth_cb": oauth_cb(credential),
         "socket.keepalive.enable": True,
