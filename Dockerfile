@@ -47,6 +47,6 @@ WORKDIR /app
 COPY --chown=root:root samples ./samples
 USER 10001:10001
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["bo", "probe"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 CMD ["python", "-m", "bo.probe"]
 ENTRYPOINT ["bo"]
 CMD ["serve", "--bind", "0.0.0.0:8000", "--workers", "2"]

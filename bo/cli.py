@@ -629,11 +629,9 @@ def _print_verification(what: str, ok: bool, rows: int, head: str, problems: lis
 
 
 def _probe(settings: Settings, args: argparse.Namespace) -> int:
-    from bo.probe import DEFAULT_URL, probe
+    from bo import probe
 
-    healthy, line = probe(args.url or os.environ.get("BO_PROBE_URL") or DEFAULT_URL)
-    print(line, file=sys.stdout if healthy else sys.stderr)
-    return 0 if healthy else 1
+    return probe.main([args.url] if args.url else [])
 
 
 def _dev_token(settings: Settings, args: argparse.Namespace) -> int:

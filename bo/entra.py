@@ -20,6 +20,7 @@ identity named by `AZURE_CLIENT_ID`. Tokens are never logged.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any, Final, Protocol
 
 from bo.settings import DatabaseAuth, KafkaAuth, Settings
 from eventstore.db import use_password_source
+from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
 
 POSTGRES_SCOPE: Final = "https://ossrdbms-aad.database.windows.net/.default"
 EVENT_HUBS_SCOPE: Final = "https://eventhubs.azure.net/.default"
@@ -77,13 +79,38 @@ class TokenPassword:
     def __call__(self) -> str:
         with self._lock:
             if self._token is None or self._clock() >= self._expires_on - self._margin_s:
-                access = self._credential.get_token(self._scope)
+                access = _fetched(self._credential, self._scope)
                 self._token, self._expires_on = access.token, float(access.expires_on)
                 self.fetches += 1
             return self._token
 
     def __repr__(self) -> str:  # never the token itself
         return f"TokenPassword(scope={self._scope!r}, expires_on={self._expires_on:.0f})"
+
+
+def _fetched(credential: TokenCredential, scope: str) -> AccessTokenLike:
+    """A token, or the database error that says whether waiting may help: the identity endpoint
+    failing or unreachable (as just after a container starts) is transient, like a database
+    restart; a process with no identity endpoint at all (Container Apps and App Service set
+    IDENTITY_ENDPOINT) is misconfigured, and that is permanent."""
+    from azure.core.exceptions import AzureError
+    from azure.identity import CredentialUnavailableError
+
+    try:
+        return credential.get_token(scope)
+    except CredentialUnavailableError as exc:
+        if not (os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT")):
+            raise PermanentDatabaseError(
+                f"no managed identity here for the database's token ({_first_line(exc)}): run where an identity is"
+                " assigned, or set BO_DATABASE_AUTH=password") from exc
+        raise DatabaseUnavailableError(f"the database's token could not be had: {_first_line(exc)}") from exc
+    except AzureError as exc:
+        raise DatabaseUnavailableError(f"the database's token could not be had: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def oauth_cb(credential: TokenCredential, scope: str = EVENT_HUBS_SCOPE) -> Callable[[str], tuple[str, float]]:

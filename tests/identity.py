@@ -24,6 +24,7 @@ class IdentityEndpoint:
         self.header = secrets.token_hex(8)
         self.issued: list[tuple[str, str, str | None]] = []  # (token, resource, client id)
         self.refused = 0
+        self.failing = False  # answer 500, as an identity endpoint not up yet
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/msi/token"
@@ -53,6 +54,9 @@ class IdentityEndpoint:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                if endpoint.failing:
+                    self._answer(500, {"error": "unavailable"})
+                    return
                 query = parse_qs(urlparse(self.path).query)
                 if self.headers.get("X-IDENTITY-HEADER") != endpoint.header or "resource" not in query:
                     with endpoint._lock:

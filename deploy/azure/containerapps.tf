@@ -61,7 +61,7 @@ resource "azurerm_container_app" "ingest" {
   }
 
   registry {
-    server   = azurerm_container_registry.bo.login_server
+    server   = local.registry_login_server
     identity = azurerm_user_assigned_identity.service["ingest"].id
   }
 
@@ -121,10 +121,11 @@ resource "azurerm_container_app" "ingest" {
         secret_name = "app-insights"
       }
 
+      # Alive while its port answers; /healthz (503 while the database is away) only takes it
+      # out of rotation: a process that waits out an outage must not be restarted for it.
       liveness_probe {
-        transport = "HTTP"
+        transport = "TCP"
         port      = 9201
-        path      = "/healthz"
       }
 
       readiness_probe {
@@ -182,7 +183,7 @@ resource "azurerm_container_app" "project" {
   }
 
   registry {
-    server   = azurerm_container_registry.bo.login_server
+    server   = local.registry_login_server
     identity = azurerm_user_assigned_identity.service["project"].id
   }
 
@@ -221,10 +222,11 @@ resource "azurerm_container_app" "project" {
         secret_name = "app-insights"
       }
 
+      # Alive while its port answers; /healthz (503 while the database is away) only takes it
+      # out of rotation: a process that waits out an outage must not be restarted for it.
       liveness_probe {
-        transport = "HTTP"
+        transport = "TCP"
         port      = 9202
-        path      = "/healthz"
       }
 
       readiness_probe {
@@ -256,7 +258,7 @@ resource "azurerm_container_app" "api" {
   }
 
   registry {
-    server   = azurerm_container_registry.bo.login_server
+    server   = local.registry_login_server
     identity = azurerm_user_assigned_identity.service["api"].id
   }
 
@@ -303,7 +305,10 @@ resource "azurerm_container_app" "api" {
           # Container Apps' ingress proxies from the environment's own address range.
           BO_TRUSTED_PROXIES = azurerm_subnet.apps.address_prefixes[0]
           OTEL_SERVICE_NAME  = "bo-api"
-        })
+          }, var.postgres_read_replica ? {
+          # Look-ups on the replica; audit rows still on the primary (decisions §81).
+          BO_READ_DATABASE_URL = replace(local.database_url["api"], local.postgres_host, azurerm_postgresql_flexible_server.replica[0].fqdn)
+        } : {})
         content {
           name  = env.key
           value = env.value
@@ -367,7 +372,7 @@ resource "azurerm_container_app_job" "migrate" {
   }
 
   registry {
-    server   = azurerm_container_registry.bo.login_server
+    server   = local.registry_login_server
     identity = azurerm_user_assigned_identity.service["migrate"].id
   }
 
@@ -387,6 +392,66 @@ resource "azurerm_container_app_job" "migrate" {
           BO_MIGRATION_DATABASE_URL = local.database_url["migrate"]
           BO_DATABASE_URL           = local.database_url["migrate"]
           BO_HOME                   = "/tmp/bo"
+        }
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].container[0].image]
+  }
+
+  depends_on = [azurerm_role_assignment.pull]
+}
+
+# The operator's commands (docs/runbooks): `bo projections status`, `bo dlq …`, `bo backfill`,
+# `bo log verify`, `bo rebuild …`, run inside the VNet as the operator's identity (the
+# `bo_operator` group), started with the command's arguments:
+#   az containerapp job start -n bo-prod-operator -g rg-bo-prod --image <the apps' image> --args "dlq" "list"
+resource "azurerm_container_app_job" "operator" {
+  name                         = "${local.prefix}-operator"
+  location                     = azurerm_resource_group.bo.location
+  resource_group_name          = azurerm_resource_group.bo.name
+  container_app_environment_id = azurerm_container_app_environment.bo.id
+  workload_profile_name        = "Consumption"
+  replica_timeout_in_seconds   = 14400 # a rebuild of a large log takes hours
+  replica_retry_limit          = 0
+  tags                         = local.tags
+
+  manual_trigger_config {
+    parallelism              = 1
+    replica_completion_count = 1
+  }
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.service["operator"].id]
+  }
+
+  registry {
+    server   = local.registry_login_server
+    identity = azurerm_user_assigned_identity.service["operator"].id
+  }
+
+  template {
+    container {
+      name   = "operator"
+      image  = var.image
+      cpu    = 1.0
+      memory = "2Gi"
+      args   = ["projections", "status"]
+
+      dynamic "env" {
+        for_each = {
+          BO_ENV             = "prod"
+          BO_DATABASE_AUTH   = "entra"
+          BO_AZURE_CLIENT_ID = azurerm_user_assigned_identity.service["operator"].client_id
+          BO_DATABASE_URL    = local.database_url["operator"]
+          BO_HOME            = "/tmp/bo"
         }
         content {
           name  = env.key

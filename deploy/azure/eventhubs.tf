@@ -10,8 +10,11 @@ resource "azurerm_eventhub_namespace" "bo" {
   capacity                      = var.eventhubs_capacity
   minimum_tls_version           = "1.2"
   public_network_access_enabled = false
-  local_authentication_enabled  = true # the scaler's Listen-only rule below; bo itself uses Entra ID
-  tags                          = local.tags
+  # Shared-access keys stay possible for KEDA's scaler, which has no identity: its Listen-only
+  # rule below. The namespace's own RootManageSharedAccessKey exists with them: never handed
+  # out, and regenerated with the scaler's (docs/runbooks/key-rotation.md). bo uses Entra ID.
+  local_authentication_enabled = true
+  tags                         = local.tags
 
   network_rulesets {
     default_action                 = "Deny"

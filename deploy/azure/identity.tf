@@ -11,7 +11,7 @@ resource "azurerm_user_assigned_identity" "service" {
 
 resource "azurerm_role_assignment" "pull" {
   for_each             = local.services
-  scope                = azurerm_container_registry.bo.id
+  scope                = local.registry_id
   role_definition_name = "AcrPull"
   principal_id         = azurerm_user_assigned_identity.service[each.key].principal_id
 }

@@ -10,10 +10,11 @@ locals {
   topics = ["bo.ledger-entries.v1", "bo.payment-orders.v1"]
   # The services, each with its own managed identity and its own PostgreSQL group role (migration 0006).
   services = {
-    ingest  = { group = "bo_ingest" }
-    project = { group = "bo_projector" }
-    api     = { group = "bo_api" }
-    migrate = { group = "bo" }
+    ingest   = { group = "bo_ingest" }
+    project  = { group = "bo_projector" }
+    api      = { group = "bo_api" }
+    migrate  = { group = "bo" }
+    operator = { group = "bo_operator" } # the operator's commands, run as a job (docs/runbooks/deployment.md)
   }
 }
 

@@ -10,7 +10,7 @@ output "api_url" {
 
 output "registry" {
   description = "The registry the CD pipeline pushes to (ACR_NAME: the part before .azurecr.io)."
-  value       = azurerm_container_registry.bo.login_server
+  value       = local.registry_login_server
 }
 
 output "postgres_host" {
@@ -24,6 +24,15 @@ output "kafka_bootstrap_servers" {
 
 output "key_vault_uri" {
   value = azurerm_key_vault.bo.vault_uri
+}
+
+output "deployer_client_id" {
+  description = "AZURE_CLIENT_ID of the CD workflow's environment."
+  value       = azurerm_user_assigned_identity.deployer.client_id
+}
+
+output "read_replica_host" {
+  value = var.postgres_read_replica ? azurerm_postgresql_flexible_server.replica[0].fqdn : null
 }
 
 output "service_identities" {

@@ -2,7 +2,7 @@
 # (no password exists), TLS 1.2 or newer required, backups and high availability as variables.
 resource "azurerm_postgresql_flexible_server" "bo" {
   #checkov:skip=CKV2_AZURE_57:VNet-integrated (delegated subnet, private DNS, no public access): a private endpoint is the other private model, not an addition
-  name                          = "psql-${local.prefix}"
+  name                          = coalesce(var.postgres_server_name, "psql-${local.prefix}")
   location                      = azurerm_resource_group.bo.location
   resource_group_name           = azurerm_resource_group.bo.name
   version                       = var.postgres_version
@@ -37,7 +37,42 @@ resource "azurerm_postgresql_flexible_server" "bo" {
     start_minute = 0
   }
 
+  # A high-availability failover swaps the zones: Terraform must not swap them back.
+  lifecycle {
+    ignore_changes = [zone, high_availability[0].standby_availability_zone]
+  }
+
   depends_on = [azurerm_private_dns_zone_virtual_network_link.zones]
+}
+
+# The API's read replica (docs/runbooks/scaling.md), in the same VNet and zone-independent.
+resource "azurerm_postgresql_flexible_server" "replica" {
+  #checkov:skip=CKV2_AZURE_57:VNet-integrated like its primary (delegated subnet, private DNS, no public access)
+  #checkov:skip=CKV_AZURE_136:a replica takes no backups of its own; its primary's are geo-redundant
+  count                         = var.postgres_read_replica ? 1 : 0
+  name                          = "${azurerm_postgresql_flexible_server.bo.name}-replica"
+  location                      = azurerm_resource_group.bo.location
+  resource_group_name           = azurerm_resource_group.bo.name
+  create_mode                   = "Replica"
+  source_server_id              = azurerm_postgresql_flexible_server.bo.id
+  version                       = var.postgres_version
+  sku_name                      = var.postgres_sku
+  storage_mb                    = var.postgres_storage_mb
+  zone                          = "2"
+  delegated_subnet_id           = azurerm_subnet.postgres.id
+  private_dns_zone_id           = azurerm_private_dns_zone.zones["postgres"].id
+  public_network_access_enabled = false
+  tags                          = local.tags
+
+  authentication {
+    active_directory_auth_enabled = true
+    password_auth_enabled         = false
+    tenant_id                     = data.azurerm_client_config.current.tenant_id
+  }
+
+  lifecycle {
+    ignore_changes = [zone]
+  }
 }
 
 resource "azurerm_postgresql_flexible_server_database" "bo" {

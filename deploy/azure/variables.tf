@@ -98,8 +98,34 @@ variable "eventhubs_retention_days" {
 # --- The apps ---------------------------------------------------------------------------------
 
 variable "api_audience" {
-  description = "The API's Entra ID application ID URI (the `aud` of the tokens it accepts), e.g. api://bo-prod."
+  description = "The client id of the API's Entra ID app registration: the `aud` of the v2 access tokens it accepts (set accessTokenAcceptedVersion 2 in its manifest)."
   type        = string
+}
+
+variable "github_repository" {
+  description = "owner/name of the repository whose CD workflow deploys here (the deployer identity trusts its `environment` tokens)."
+  type        = string
+}
+
+variable "shared_registry" {
+  description = "The registry of another environment to pull from (prod: dev's), so that prod runs the very image dev ran; null: this environment makes its own."
+  type = object({
+    id           = string
+    login_server = string
+  })
+  default = null
+}
+
+variable "postgres_read_replica" {
+  description = "A read replica of the database for the API's look-ups (BO_READ_DATABASE_URL; audit rows still go to the primary)."
+  type        = bool
+  default     = false
+}
+
+variable "postgres_server_name" {
+  description = "The server's name, when it is not psql-bo-<environment> (a server restored from a backup: docs/runbooks/restore-from-backup.md)."
+  type        = string
+  default     = ""
 }
 
 variable "api_max_replicas" {

@@ -116,7 +116,7 @@ def test_tls_1_2_or_newer_everywhere(tf: dict[str, list[Any]]) -> None:
 def test_every_app_and_job_runs_under_its_own_managed_identity_for_everything(tf: dict[str, list[Any]]) -> None:
     apps = resources(tf, "azurerm_container_app")
     jobs = resources(tf, "azurerm_container_app_job")
-    assert set(apps) == set(APPS) and set(jobs) == {"migrate"}
+    assert set(apps) == set(APPS) and set(jobs) == {"migrate", "operator"}
     for name, body in {**apps, **jobs}.items():
         identity = body["identity"][0]
         assert identity["type"] == "UserAssigned"
@@ -131,7 +131,7 @@ def test_every_app_and_job_runs_under_its_own_managed_identity_for_everything(tf
     assert one(tf, "azurerm_container_registry", "bo")["admin_enabled"] is False
     env = local(tf, "common_env")
     assert env["BO_DATABASE_AUTH"] == "entra" and env["BO_KAFKA_AUTH"] == "entra"
-    assert set(local(tf, "services")) == {*APPS, "migrate"}
+    assert set(local(tf, "services")) == {*APPS, "migrate", "operator"}
 
 
 def test_the_apis_ingress_is_the_only_public_endpoint(tf: dict[str, list[Any]]) -> None:
@@ -165,6 +165,34 @@ def test_no_secret_is_a_variable_or_an_output_and_the_cursor_key_never_enters_th
             assert not secretish.search(str(body["value"])), f"output {name} gives a secret"
     cursor = one(tf, "azurerm_key_vault_secret", "cursor")
     assert "value" not in cursor and cursor["value_wo"] == "${ephemeral.random_password.cursor.result}"
+
+
+def test_the_pipeline_logs_in_without_a_secret_and_may_only_deploy(tf: dict[str, list[Any]]) -> None:
+    federated = one(tf, "azurerm_federated_identity_credential", "deployer")
+    assert federated["issuer"] == "https://token.actions.githubusercontent.com"
+    assert federated["subject"] == "repo:${var.github_repository}:environment:${var.environment}"
+    role = one(tf, "azurerm_role_definition", "deployer")
+    actions = role["permissions"][0]["actions"]
+    assert actions and all(a.startswith(("Microsoft.App/", "Microsoft.ManagedIdentity/")) and "*" not in a
+                           for a in actions), actions
+    assert not any(a.endswith("/delete") for a in actions)
+    assert one(tf, "azurerm_role_assignment", "deployer_pushes")["role_definition_name"] == "AcrPush"
+
+
+def test_prod_can_pull_the_image_dev_ran_and_the_api_can_use_a_read_replica(tf: dict[str, list[Any]]) -> None:
+    registry = one(tf, "azurerm_container_registry", "bo")
+    assert registry["count"] == "${var.shared_registry == null ? 1 : 0}"
+    assert registry["export_policy_enabled"] == registry["public_network_access_enabled"]
+    replica = one(tf, "azurerm_postgresql_flexible_server", "replica")
+    assert replica["create_mode"] == "Replica" and replica["public_network_access_enabled"] is False
+    assert "BO_READ_DATABASE_URL" in (AZURE / "containerapps.tf").read_text()
+
+
+def test_liveness_does_not_restart_a_process_that_waits_out_a_database_outage(tf: dict[str, list[Any]]) -> None:
+    for name in ("ingest", "project"):
+        container = one(tf, "azurerm_container_app", name)["template"][0]["container"][0]
+        assert container["liveness_probe"][0]["transport"] == "TCP"
+        assert container["readiness_probe"][0]["path"] == "/healthz"
 
 
 def test_every_checkov_skip_says_why() -> None:

@@ -81,8 +81,8 @@ def test_long_running_bo_services_have_healthchecks_on_their_own_ports_and_resta
         assert service["restart"] == "unless-stopped", name
         assert service["read_only"] is True and "/tmp" in service["tmpfs"], name
         test = service["healthcheck"]["test"]
-        assert test[:3] == ["CMD", "bo", "probe"], name
-        port = re.search(r":(\d+)/", test[3])
+        assert test[:4] == ["CMD", "python", "-m", "bo.probe"], name
+        port = re.search(r":(\d+)/", test[4])
         assert port, test
         command = service["command"]
         served = {command[i + 1] for i, word in enumerate(command) if word == "--health-port"}

@@ -66,7 +66,8 @@ def test_the_runtime_stage_installs_the_wheels_only_and_runs_as_a_numeric_non_ro
     user = next(line for line in reversed(runtime) if line.startswith("USER "))
     uid = user.split()[1].split(":")[0]
     assert uid.isdigit() and int(uid) > 0, user
-    assert any(line.startswith("HEALTHCHECK ") and '"bo", "probe"' in line for line in runtime)
+    assert any(line.startswith("HEALTHCHECK ") and '"python", "-m", "bo.probe"' in line for line in runtime)
+    assert "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" in text  # the wheels' OpenSSL trusts the system's CAs
     assert 'ENTRYPOINT ["bo"]' in runtime
 
 
@@ -143,6 +144,17 @@ def test_probe_exits_0_on_a_2xx_answer_and_1_on_anything_else(answering: type[An
     assert "503" in capsys.readouterr().err
     assert main(["probe", f"http://127.0.0.1:{free_port()}/healthz"]) == 1  # nothing listens
     assert main(["probe", "file:///etc/passwd"]) == 1
+
+
+def test_the_healthcheck_module_probes_without_loading_the_command_line(answering: type[Answering]) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bo.probe", answering(200).url],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "bo.cli" not in loaded and "psycopg" not in loaded, sorted(m for m in loaded if m.startswith("bo"))
 
 
 def test_probe_asks_the_url_the_image_sets_when_given_none(answering: type[Answering],

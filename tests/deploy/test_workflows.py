@@ -63,8 +63,20 @@ def test_every_action_is_pinned_to_a_release_and_tokens_are_least_privilege() ->
         for action in uses(workflow):
             assert "@" in action and not action.endswith(("@main", "@master", "@latest")), action
         for name, job in workflow["jobs"].items():
-            if "id-token" in job.get("permissions", {}):
-                assert any("azure/login" in s.get("uses", "") for s in job.get("steps", [])), (path.name, name)
+            if "id-token" in job.get("permissions", {}):  # only to log in to Azure, or to let deploy.yml do so
+                logs_in = any("azure/login" in s.get("uses", "") for s in job.get("steps", []))
+                assert logs_in or job.get("uses") == "./.github/workflows/deploy.yml", (path.name, name)
+
+
+def test_the_jobs_calling_deploy_grant_what_it_asks_for() -> None:
+    """A called workflow cannot raise its caller's permissions: GitHub rejects the run."""
+    deploy = load("deploy.yml")
+    asked = {k: v for job in deploy["jobs"].values() for k, v in job.get("permissions", {}).items()}
+    for name, job in load("cd.yml")["jobs"].items():
+        if job.get("uses") == "./.github/workflows/deploy.yml":
+            granted = job.get("permissions", load("cd.yml")["permissions"])
+            for scope, level in asked.items():
+                assert granted.get(scope) == level, (name, scope)
 
 
 def test_cd_builds_once_scans_before_pushing_and_promotes_that_digest_through_dev_to_prod() -> None:
@@ -96,6 +108,7 @@ def test_deploy_migrates_first_then_moves_the_apps_then_smoke_tests_with_a_token
     smoke = next(i for i, r in enumerate(runs) if "/readyz" in r)
     assert migrate < apps < smoke
     assert "Authorization: Bearer" in runs[smoke] and "add-mask" in runs[smoke]
+    assert "latestReadyRevisionName" in runs[apps] and '"404"' in runs[smoke]
     assert '--image "$IMAGE"' in runs[apps] and job["env"]["IMAGE"] == "${{ inputs.image }}"
 
 

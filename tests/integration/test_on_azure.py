@@ -40,7 +40,7 @@ from bo.entra import (
 )
 from bo.settings import Settings
 from eventstore import db
-from eventstore.errors import PermanentDatabaseError
+from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
 from tests.conftest import REPO, free_port
 from tests.identity import IdentityEndpoint
 
@@ -141,6 +141,21 @@ def test_each_new_connection_presents_a_token_still_good_and_takes_a_new_one_bef
     finally:
         pool.close()
     assert "token-2" not in repr(password)
+
+
+def test_a_failing_identity_endpoint_is_an_outage_to_wait_out_and_no_identity_a_misconfiguration(
+        token_role: str, identity: IdentityEndpoint, token_passwords: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    db.use_password_source(TokenPassword(managed_identity("bo-ingest-client")))
+    identity.failing = True
+    with pytest.raises(DatabaseUnavailableError):
+        whoami(token_role)
+    identity.failing = False
+    for name in identity.environment():
+        monkeypatch.delenv(name)
+    monkeypatch.delenv("MSI_ENDPOINT", raising=False)
+    db.use_password_source(TokenPassword(managed_identity("bo-ingest-client")))
+    with pytest.raises(PermanentDatabaseError, match="no managed identity here"):
+        whoami(token_role)
 
 
 def test_bo_database_auth_entra_makes_every_connection_of_the_process_use_the_identity(
