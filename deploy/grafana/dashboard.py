@@ -140,6 +140,8 @@ def build() -> Dashboard:
                   '[5m])))', "p95 from the Kafka timestamp (s)"),
             query('histogram_quantile(0.95, sum by (le) (rate(bo_freshness_ingested_seconds_bucket{job="bo-project"}'
                   '[5m])))', "p95 from ingested_at (s)"),
+            query('histogram_quantile(0.95, sum by (le) (rate(bo_ingest_delay_seconds_bucket{job="bo-ingest"}'
+                  '[5m])))', "p95 ingest's share: ingested_at - Kafka timestamp (s)"),
             query('sum by (reason) (rate(bo_dead_letters_written_total{job="bo-project"}[5m]))',
                   "dead letters/s {{reason}}")))
 
