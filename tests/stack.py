@@ -5,6 +5,7 @@ them (tests/e2e/test_metrics_of_every_process.py, tests/prometheus/)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ import psycopg
 
 from bo.embedded import DevBroker
 from projections.tracking import CheckpointStore, datastore_for
-from tests.conftest import free_port, random_ref
+from tests.conftest import random_ref
 
 VERSIONS = ("ledger_entries:v1", "payment_orders:v1", "payment_ledger_pairs:v1")
 
@@ -50,16 +51,21 @@ def running_stack(database_url: str, broker: DevBroker, logs: Path, *, workers: 
         "BO_KAFKA_SESSION_TIMEOUT_MS": "6000", "BO_ENV": "local",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    api_port = free_port()
-    stack = Stack(database_url, env, topics, f"http://127.0.0.1:{api_port}",
-                  {name: free_port() for name in ("ingest", "project", "serve")})
+    # Every port is the kernel's choice at bind time (port 0), read back from the process's own
+    # log: a port picked beforehand can be taken meanwhile, by a sibling or by an outgoing
+    # connection's local port (seen in CI: "Address already in use").
     processes = {
-        "ingest": bo(["ingest", "--metrics-port", str(stack.ports["ingest"])], env, logs / "ingest.log"),
-        "project": bo(["project", "--metrics-port", str(stack.ports["project"])], env, logs / "project.log"),
-        "serve": bo(["serve", "--bind", f"127.0.0.1:{api_port}", "--workers", str(workers),
-                     "--metrics-port", str(stack.ports["serve"])], env, logs / "serve.log"),
+        "ingest": bo(["ingest", "--metrics-port", "0"], env, logs / "ingest.log"),
+        "project": bo(["project", "--metrics-port", "0"], env, logs / "project.log"),
+        "serve": bo(["serve", "--bind", "127.0.0.1:0", "--workers", str(workers), "--metrics-port", "0"], env,
+                    logs / "serve.log"),
     }
     try:
+        ports = {name: logged_port(logs / f"{name}.log", processes[name], message)
+                 for name, message in (("ingest", "metrics served"), ("project", "metrics served"),
+                                       ("serve", "request metrics served"))}
+        api_port = logged_port(logs / "serve.log", processes["serve"], "Listening at: ")
+        stack = Stack(database_url, env, topics, f"http://127.0.0.1:{api_port}", ports)
         for name in processes:
             wait_for_answer(stack.metrics_url(name))
         wait_for_answer(stack.api + "/readyz")
@@ -71,6 +77,23 @@ def running_stack(database_url: str, broker: DevBroker, logs: Path, *, workers: 
         for name in processes:
             sys.stderr.write((logs / f"{name}.log").read_text()[-3000:])
     assert codes == dict.fromkeys(processes, 0), "every process stops cleanly on SIGTERM"
+
+
+def logged_port(log: Path, process: subprocess.Popen[bytes], message: str, timeout: float = 60) -> int:
+    """The port a process says it bound, in the JSON log line carrying `message` ("port": N), or
+    in gunicorn's "Listening at: http://host:N"."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if message not in line:
+                continue
+            found = re.search(r'"port": (\d+)', line) or re.search(r"Listening at: http://[^:]+:(\d+)", line)
+            if found:
+                return int(found.group(1))
+        if process.poll() is not None:
+            raise AssertionError(f"{log.name}: the process exited ({process.returncode}) before binding")
+        time.sleep(0.1)
+    raise AssertionError(f"{log.name}: no {message!r} line in {timeout}s")
 
 
 def wait_for_answer(url: str, timeout: float = 60) -> None:
