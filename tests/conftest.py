@@ -58,6 +58,11 @@ def _create_database(base: str) -> str:
     return psycopg.conninfo.make_conninfo(base, dbname=name)
 
 
+def login_url(url: str, role: str) -> str:
+    """`url` as the login `role` would connect, with no password of its own."""
+    return psycopg.conninfo.make_conninfo(url, user=role, password=None)
+
+
 def _drop_database(base: str, url: str) -> None:
     name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
     with psycopg.connect(base, autocommit=True) as conn:

@@ -22,11 +22,10 @@ import falcon.testing
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bo.embedded import DevBroker
 from eventstore.db import open_pool
-from tests.conftest import SAMPLES, _create_database, _drop_database, free_port
+from tests.conftest import SAMPLES, _create_database, _drop_database, free_port, login_url
 from tests.e2e.operator import bo, scalar, wait_for, write_dump
 from tests.integration.helpers import api_client, bearer
 from tests.postgres import programs
@@ -145,12 +144,6 @@ def test_cursor_secret_rotation(database_url: str, env: dict[str, str], projecti
         assert rotated.simulate_get(path, params={"limit": "1", "cursor": fresh}).status_code == 200
     finally:
         pool.close()
-
-
-def login_url(admin_url: str, role: str) -> str:
-    params = conninfo_to_dict(admin_url)
-    params.pop("password", None)
-    return make_conninfo(**{**params, "user": role})
 
 
 def test_database_credential_rotation(admin_database_url: str) -> None:

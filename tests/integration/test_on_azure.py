@@ -28,7 +28,6 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bo.entra import (
     EVENT_HUBS_SCOPE,
@@ -41,7 +40,7 @@ from bo.entra import (
 from bo.settings import Settings
 from eventstore import db
 from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, login_url
 from tests.identity import IdentityEndpoint
 
 ROLE = "bo_entra_token_test"
@@ -85,9 +84,7 @@ def token_role(admin_database_url: str) -> Iterator[str]:
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(ROLE)))
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'not-yet'").format(sql.Identifier(ROLE)))
-    params = conninfo_to_dict(admin_database_url)
-    params.pop("password", None)
-    url = make_conninfo(**{**params, "user": ROLE})
+    url = login_url(admin_database_url, ROLE)
     with password_checked_for(admin_database_url, ROLE):
         yield url
     with psycopg.connect(admin_database_url, autocommit=True) as conn:

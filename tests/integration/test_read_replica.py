@@ -15,13 +15,12 @@ import falcon.testing
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.app import AppDeps, create_app
 from bo.dev_issuer import DevIssuer
 from bo.serve import app_deps
 from bo.settings import Settings
-from tests.conftest import SAMPLES, free_port
+from tests.conftest import SAMPLES, login_url
 from tests.integration.helpers import append_all, runner, sample_records
 
 REPLICA_LOGIN = "bo_api_replica_test"
@@ -36,8 +35,7 @@ def replica_url(admin_database_url: str, database_url: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE bo_api").format(role))
         conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(role))
-    params = conninfo_to_dict(admin_database_url)
-    yield make_conninfo(**{**params, "user": REPLICA_LOGIN})
+    yield login_url(admin_database_url, REPLICA_LOGIN)
     with psycopg.connect(admin_database_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(role))
 
@@ -92,8 +90,7 @@ def test_without_the_primary_the_replica_cannot_take_the_audit_row_and_the_answe
 
 def test_not_ready_when_the_primary_refuses_even_if_the_replica_answers(
         replica_url: str, database_url: str, tmp_path: Path) -> None:
-    params = conninfo_to_dict(database_url)
-    refused = make_conninfo(**{**params, "user": "bo_no_such_login", "port": params.get("port") or str(free_port())})
+    refused = login_url(database_url, "bo_no_such_login")
     deps = app_deps(settings(tmp_path, replica_url), refused)
     try:
         ready = falcon.testing.TestClient(create_app(deps)).simulate_get("/readyz")
