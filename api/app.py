@@ -60,7 +60,8 @@ def create_app(deps: AppDeps) -> falcon.App[falcon.Request, falcon.Response]:
         "/admin/audit-log": AuditLogResource(connections, cursors),
         "/metrics": MetricsResource(deps.pool, requests),
         "/healthz": HealthResource(),
-        "/readyz": ReadyResource([deps.pool, *([deps.audit_pool] if deps.audit_pool else [])], deps.schema),
+        "/readyz": ReadyResource([deps.pool, *([deps.audit_pool] if deps.audit_pool else [])], deps.schema,
+                                 audit_pool=deps.audit_pool, audited=deps.audited),
     }
     spec = OpenApiResource()
     middleware: list[Any] = [

@@ -29,6 +29,7 @@ from api.audit_log import AuditEntry, record
 from api.auth import Principal, is_admin_path
 from api.connections import RequestConnections
 from api.errors import PROBLEM_JSON, RETRY_AFTER_S
+from eventstore.db import diagnose
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class AuditMiddleware:
                 "path": req.path, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
             if self.failures is not None:
                 self.failures.inc()
-            _unaudited(resp)
+            _unaudited(req, resp, exc)
 
     def entry(self, req: falcon.Request, resp: falcon.Response) -> AuditEntry:
         principal: Principal | None = getattr(req.context, "principal", None)
@@ -143,8 +144,9 @@ class AuditMiddleware:
             trace_id=_cap(getattr(req.context, "trace_id", None)))
 
 
-def _unaudited(resp: falcon.Response) -> None:
-    """Replace the answer: nothing leaves that the trail does not hold."""
+def _unaudited(req: falcon.Request, resp: falcon.Response, exc: Exception) -> None:
+    """Replace the answer: nothing leaves that the trail does not hold. The detail names the
+    cause as far as a client may know it: the database away, or the trail refusing rows."""
     resp.status = falcon.HTTP_503
     for header in ("WWW-Authenticate", "Allow", "Location"):
         resp.delete_header(header)
@@ -153,5 +155,10 @@ def _unaudited(resp: falcon.Response) -> None:
     resp.stream = None
     resp.content_type = PROBLEM_JSON
     resp.set_header("Retry-After", str(RETRY_AFTER_S))
+    diagnosis = diagnose(exc)
+    away = getattr(req.context, "database_unavailable", False) or (diagnosis is not None and diagnosis.transient)
+    cause = "the database is unavailable" if away else "the audit trail does not accept rows now"
     resp.text = json.dumps({"type": "about:blank", "title": "Service unavailable", "status": 503,
-                            "detail": "the access could not be audited; retry shortly"})
+                            "detail": f"{cause}, so the access could not be audited and is not answered;"
+                                      " retry shortly",
+                            "instance": req.path})

@@ -45,6 +45,29 @@ SELECT_AUDIT_PAGE = """
 """
 
 
+# Whether a row could be appended now, without appending one (`GET /readyz`): ROW EXCLUSIVE
+# is the lock an INSERT takes, and LOCK TABLE in that mode needs INSERT (or a stronger)
+# privilege; the sequence gives the row its id. Rolled back at once.
+LOCK_AS_AN_INSERT = "LOCK TABLE bo.audit_log IN ROW EXCLUSIVE MODE"
+SELECT_ID_SEQUENCE_USABLE = "SELECT has_sequence_privilege('bo.audit_log_id_seq', 'USAGE') AS usable"
+
+
+def check_writable(conn: psycopg.Connection[Any], lock_timeout_ms: int = 1000) -> str | None:
+    """Why no audit row could be written now (a revoked privilege, a lock held), or None."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            conn.execute(LOCK_AS_AN_INSERT)
+            usable = conn.execute(SELECT_ID_SEQUENCE_USABLE).fetchone()
+    except psycopg.errors.InsufficientPrivilege:
+        return "the API's role may not append to the audit trail (SQLSTATE 42501)"
+    except psycopg.errors.LockNotAvailable:
+        return "the audit trail is locked by another session (SQLSTATE 55P03)"
+    if not usable or not usable[0]:
+        return "the API's role may not use the audit trail's id sequence"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
     """What one request was: who, what, the result, and where it came from."""

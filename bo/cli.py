@@ -34,6 +34,7 @@ from eventstore.ingest.metrics import IngestMetrics
 from projections.errors import ProjectionError
 from projections.metrics import DatabaseFigures, ProjectorMetrics
 from projections.registry import NAMES
+from projections.verdicts_verify import VerdictReport, verify_verdicts
 from telemetry.metrics import bound_port, serve_metrics
 from telemetry.tracing import TracingConfigurationError, configure_tracing
 
@@ -47,22 +48,51 @@ EXIT_PERMANENT, EXIT_UNAVAILABLE = 3, 4
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = load_settings()
-    logs.configure_logging(settings.log_level)
-    configure_database_auth(settings)
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
+        settings = load_settings()
+        logs.configure_logging(settings.log_level)
+        logs.redact_secrets_of(settings)
+        configure_database_auth(settings)
         return handler(settings, args)
     except KeyboardInterrupt:
         return 130
-    except (BadLineError, ConfigurationError, TracingConfigurationError) as exc:
-        print(f"bo: {exc}", file=sys.stderr)
+    except (BadLineError, ConfigurationError, TracingConfigurationError, BadInputError) as exc:
+        _say(exc)
         return 2
     except ProjectionError as exc:
-        print(f"bo: {exc}", file=sys.stderr)
+        _say(exc)
         return 1
     except Exception as exc:
         return _database_failure(exc)
+
+
+class BadInputError(Exception):
+    """A file or argument the command cannot use (missing, unreadable, not a folder); one line says why."""
+
+
+def _say(message: object) -> None:
+    """One line on stderr for the operator, with any secret in it removed (bo/logs.py `redact`)."""
+    print(f"bo: {logs.redact(str(message))}", file=sys.stderr)
+
+
+def readable_file(path: Path) -> Path:
+    """`path` if it is a file this process can read, else a BadInputError saying why."""
+    try:
+        with path.open("rb"):
+            pass
+    except IsADirectoryError:
+        raise BadInputError(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot be read ({exc.strerror})") from None
+    return path
+
+
+def existing_folder(path: Path) -> Path:
+    """`path` if it is a folder, else a BadInputError saying why."""
+    if not path.is_dir():
+        raise BadInputError(f"{path}: {'is not a folder' if path.exists() else 'no such folder'}")
+    return path
 
 
 def _database_failure(exc: Exception) -> int:
@@ -71,12 +101,12 @@ def _database_failure(exc: Exception) -> int:
     if diagnosis is None:
         raise exc
     if diagnosis.transient:  # a one-shot command that found the database down, or asked to stop meanwhile
-        print(f"bo: the database is unavailable: {diagnosis.line}", file=sys.stderr)
+        _say(f"the database is unavailable: {diagnosis.line}")
         return EXIT_UNAVAILABLE
     permanent = exc if isinstance(exc, PermanentDatabaseError) else diagnosis.permanent_error()
     log.error("stopped by a database error that retrying cannot heal",
               extra={"sqlstate": permanent.sqlstate, "error": str(permanent)})
-    print(f"bo: {permanent}", file=sys.stderr)
+    _say(permanent)
     return EXIT_PERMANENT
 
 
@@ -258,13 +288,13 @@ def _dev_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 def _require_bootstrap(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
-        raise SystemExit("bo: set BO_KAFKA_BOOTSTRAP_SERVERS (for example from `bo dev-broker`)")
+        raise ConfigurationError("set BO_KAFKA_BOOTSTRAP_SERVERS (for example from `bo dev-broker`)")
     return settings.kafka_bootstrap_servers
 
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    total = sum(1 for line in readable_file(args.file).open(encoding="utf-8") if line.strip())
     bootstrap = _require_bootstrap(settings)
-    total = sum(1 for line in args.file.open(encoding="utf-8") if line.strip())
     sent = publish(bootstrap, read_messages(args.file, topic_map(settings.topics)), total=total,
                    client_settings=kafka_client_settings(settings, producer=True))
     print(f"published {sent} messages")
@@ -343,10 +373,7 @@ def _started(url: str, stop: threading.Event, health: Health) -> bool:
 def _backfill(settings: Settings, args: argparse.Namespace) -> int:
     from replay.backfill import backfill
 
-    path: Path = args.file
-    if not path.is_file():
-        print(f"bo: {path} is not a file", file=sys.stderr)
-        return 2
+    path = readable_file(args.file)
     if not _started(database_url(settings), stop_on_signals(), Health("backfill")):
         return 130
     with connect(database_url(settings)) as conn, Progress("backfill (bytes)", path.stat().st_size) as progress:
@@ -581,17 +608,23 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
     from api.audit_log import verify_trail
     from eventstore.verify import verify
 
+    if args.checkpoints is not None:
+        existing_folder(args.checkpoints)
     with connect(database_url(settings)) as conn:
         total_row = conn.execute("SELECT count(*) FROM bo.event_log").fetchone()
-        with Progress("verify", int(total_row[0]) if total_row else None) as progress:
+        total = int(total_row[0]) if total_row else None
+        with Progress("verify", total) as progress:
             report = verify(conn, progress=progress.advance)
+        with Progress("verify verdicts", total) as progress:
+            judged = verify_verdicts(conn, progress=progress.advance)
         trail = verify_trail(conn)
     _print_verification("log", report.ok, report.rows, f"position {report.head}", report.problems,
                         "position", report.broken_position)
+    _print_verdicts(judged)
     _print_verification("audit trail", trail.ok, trail.rows, f"id {trail.head}", trail.problems,
                         "audit row", trail.broken_id)
     if args.checkpoints is None:
-        return 0 if report.ok and trail.ok else 1
+        return 0 if report.ok and judged.ok and trail.ok else 1
     with connect(database_url(settings)) as conn:
         signed = verify_checkpoints(conn, CheckpointKey(settings.home), args.checkpoints)
     if signed.ok:
@@ -603,7 +636,20 @@ def _log_verify(settings: Settings, args: argparse.Namespace) -> int:
         for chain, at in sorted((signed.first_bad or {}).items()):
             print(f"first bad {chain} {'position' if chain == 'log' else 'audit row'}: {at}"
                   " (a rewrite shows at the first checkpoint it broke: the change is at or before it)")
-    return 0 if report.ok and trail.ok and signed.ok else 1
+    return 0 if report.ok and judged.ok and trail.ok and signed.ok else 1
+
+
+def _print_verdicts(report: VerdictReport) -> None:
+    other = f"; {report.other_code} kept by other contract code, not re-derivable by this one" \
+        if report.other_code else ""
+    if report.ok:
+        print(f"verdicts verified: {report.judged} log rows judged again, {report.checked} kept verdicts equal"
+              f" to their re-derivation{other}")
+        return
+    print(f"verdict verification FAILED: {report.found} problem(s) among {report.judged} log rows judged again{other}:")
+    for problem in report.problems:
+        print(f"  - {problem}")
+    print(f"first bad verdict position: {report.first_bad}")
 
 
 def _log_checkpoint(settings: Settings, args: argparse.Namespace) -> int:

@@ -9,17 +9,62 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
 
 from telemetry.tracing import current_trace_id
+
+if TYPE_CHECKING:
+    from bo.settings import Settings
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 trace_id: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+# What a secret looks like in text that libraries write (libpq repeats a conninfo it cannot
+# parse; a URL may carry its password): the password of a URL's user part, and password=…
+# of a key=value string.
+_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s@/]*)(?=@)")
+_KEY_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+REDACTED = "***"
+_known_secrets: set[str] = set()
+
+
+def redact(text: str) -> str:
+    """`text` with every password a URL or conninfo carries, and every secret setting, replaced."""
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED if m["secret"] else m[0], text)
+    text = _KEY_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    for secret in _known_secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def redact_secrets_of(settings: Settings) -> None:
+    """Remember the process's secret settings, so that no log line or error message repeats them."""
+    for value in (settings.database_url, settings.read_database_url, settings.migration_database_url,
+                  settings.cursor_secret):
+        if value is None:
+            continue
+        secret = value.get_secret_value()
+        _known_secrets.add(secret)
+        password = _password_of(secret)
+        if password and len(password) >= 6:  # a shorter one would mask ordinary words
+            _known_secrets.add(password)
+
+
+def _password_of(url: str) -> str | None:
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except ProgrammingError:
+        return None
+    return None if password is None else str(password)
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,7 +87,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps({k: redact(v) if isinstance(v, str) else v for k, v in entry.items()}, default=str))
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from psycopg import ProgrammingError
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -85,7 +88,46 @@ class Settings(BaseSettings):
     def topics(self) -> tuple[str, str]:
         return (self.topic_ledger, self.topic_orders)
 
+    @field_validator("database_url", "read_database_url", "migration_database_url")
+    @classmethod
+    def _a_postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_database_url(value.get_secret_value())
+        return value
+
+
+def check_database_url(url: str) -> None:
+    """Refuse what no retry can make work (SQLAlchemy's spelling, a port that is not a number),
+    saying why without repeating the URL: it may hold a password."""
+    scheme = url.split("://", 1)[0] if "://" in url else None
+    if scheme is not None and scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"the scheme {scheme!r} is not libpq's: write postgresql://… (SQLAlchemy's"
+                         " 'postgresql+psycopg://' is not a PostgreSQL connection URL)")
+    try:
+        fields = conninfo_to_dict(url)
+    except ProgrammingError:
+        raise ValueError("not a PostgreSQL connection URL (postgresql://…) or key=value string") from None
+    for port in str(fields.get("port") or "").split(","):
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"the port {port!r} is not a number from 1 to 65535")
+
 
 def load_settings() -> Settings:
-    """Read the environment once; only entry points call this."""
-    return Settings()
+    """Read the environment once; only entry points call this. A bad setting is a
+    ConfigurationError of one line naming the variable (never the value of a secret)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError("; ".join(_setting_error(e) for e in exc.errors())) from None
+
+
+_SECRET_FIELDS = frozenset(name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation))
+
+
+def _setting_error(error: Any) -> str:
+    name = str(error["loc"][0]) if error["loc"] else ""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    variable = f"BO_{name.upper()}"
+    if name in _SECRET_FIELDS or not isinstance(error.get("input"), str | int | float):
+        return f"{variable}: {message}"
+    return f"{variable}={error['input']!r}: {message}"

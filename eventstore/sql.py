@@ -65,7 +65,7 @@ SELECT_FOR_VERIFY = """
     SELECT position, source, topic, "partition", "offset", kafka_timestamp, source_file,
            source_line, raw_key, raw_value, headers::text AS headers_json, value_size,
            value_sha256, oversized, ingested_at, event_id, event_type, schema_version,
-           entity_id, traceparent, correlation_id, row_hash
+           entity_id, traceparent, correlation_id, document IS NULL AS document_is_null, row_hash
       FROM bo.event_log
      WHERE position > %(after)s
      ORDER BY position

@@ -1,13 +1,15 @@
-"""`bo log verify`: re-derive the hash chain and the readable columns, and check immutability.
+"""`bo log verify`: re-derive the hash chain and every derived column, and check immutability.
 
 Reads the whole log in position order. The first row whose stored `row_hash` is not the
 SHA-256 of its content and the previous row's stored hash is reported: an edited,
-inserted or deleted row (or reordered rows) shows there. Readable columns (event_id,
-event_type, schema_version, entity_id, trace headers) are re-decoded from the raw bytes,
-so editing them is caught too. The last row each stored offset vouches for must exist, so
-a deleted tail is caught as well. Immutability: the append-only triggers must be enabled,
-and neither `bo_app` nor any role in it may be a superuser, own the log, or hold UPDATE,
-DELETE or TRUNCATE on it.
+inserted or deleted row (or reordered rows) shows there. Every column that is not hashed
+is derived from the raw bytes and re-derived here: the readable columns (event_id,
+event_type, schema_version, entity_id, trace headers) by decoding the raw value again, and
+`document` (the parsed JSON that projections read) by parsing the raw value again on the
+server, as the append did. So editing any of them is caught too. The last row each stored
+offset vouches for must exist, so a deleted tail is caught as well. Immutability: the
+append-only triggers must be enabled, and neither `bo_app` nor any role in it may be a
+superuser, own the log, or hold UPDATE, DELETE or TRUNCATE on it.
 """
 
 from __future__ import annotations
@@ -24,9 +26,18 @@ from psycopg.rows import dict_row
 from eventstore import sql
 from eventstore.chain import content_digest, row_hash, time_field
 from eventstore.ingest.decode import decode
-from eventstore.records import KafkaCoordinates
+from eventstore.records import KafkaCoordinates, LogRecord
 
 DERIVED = ("event_id", "event_type", "schema_version", "entity_id", "traceparent", "correlation_id")
+
+# Rows whose stored `document` is not the raw value parsed as jsonb, as the append stored it
+# (eventstore/log.py). Asked only for rows whose raw value decode() found storable as jsonb
+# (valid UTF-8, a JSON object jsonb accepts), so the cast cannot fail.
+SELECT_DOCUMENTS_UNLIKE_RAW = """
+    SELECT position FROM bo.event_log
+     WHERE position = ANY(%(positions)s)
+       AND document IS DISTINCT FROM convert_from(raw_value, 'UTF8')::jsonb
+"""
 
 SELECT_TRIGGERS = """
     SELECT tgname FROM pg_trigger
@@ -92,8 +103,10 @@ def verify(conn: psycopg.Connection[Any], *, batch: int = 5000,
     with conn.cursor(row_factory=dict_row) as cur:
         while True:
             rows = cur.execute(sql.SELECT_FOR_VERIFY, {"after": after, "limit": batch}).fetchall()
-            for row in rows:
-                problem = _check_row(previous, row)
+            decoded = [_decoded(row) for row in rows]
+            unlike_raw = _documents_unlike_raw(cur, rows, decoded)
+            for row, record in zip(rows, decoded, strict=True):
+                problem = _check_row(previous, row, record, row["position"] in unlike_raw)
                 if problem and report.broken_position is None:
                     report.broken_position = row["position"]
                     report.problems.append(f"position {row['position']}: {problem}")
@@ -126,7 +139,25 @@ def _check_immutability(conn: psycopg.Connection[Any], report: VerifyReport) -> 
                                f"{group}, is missing from the log (rows deleted at the tail?)")
 
 
-def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:
+def _decoded(row: dict[str, Any]) -> LogRecord | None:
+    """The row's raw bytes decoded again, as the append decoded them (None for an oversized stub)."""
+    if row["oversized"]:
+        return None
+    return decode(KafkaCoordinates("-", 0, 0, None), _bytes(row["raw_key"]), _bytes(row["raw_value"]),
+                  _headers(row["headers_json"]), max_value_bytes=2**62)
+
+
+def _documents_unlike_raw(cur: psycopg.Cursor[dict[str, Any]], rows: list[dict[str, Any]],
+                          decoded: list[LogRecord | None]) -> set[int]:
+    storable = [row["position"] for row, record in zip(rows, decoded, strict=True)
+                if record is not None and record.document is not None]
+    if not storable:
+        return set()
+    return {r["position"] for r in cur.execute(SELECT_DOCUMENTS_UNLIKE_RAW, {"positions": storable}).fetchall()}
+
+
+def _check_row(previous: bytes | None, row: dict[str, Any], decoded: LogRecord | None,
+               document_unlike_raw: bool) -> str | None:
     raw_key, raw_value = _bytes(row["raw_key"]), _bytes(row["raw_value"])
     digest = content_digest(
         source=row["source"], topic=row["topic"], partition=row["partition"],
@@ -138,13 +169,15 @@ def _check_row(previous: bytes | None, row: dict[str, Any]) -> str | None:
     expected = row_hash(previous, row["position"], time_field(row["ingested_at"]), digest)
     if expected != bytes(row["row_hash"]):
         return "row_hash does not match the row's content and the previous row's hash (edited, inserted or deleted)"
-    if row["oversized"]:
-        return None
-    decoded = decode(KafkaCoordinates("-", 0, 0, None), raw_key, raw_value,
-                     _headers(row["headers_json"]), max_value_bytes=2**62)
+    if decoded is None:
+        return None if row["document_is_null"] else "document is set, but the row is an oversized stub with no value"
     for name in DERIVED:
         if getattr(decoded, name) != row[name]:
             return f"{name} {row[name]!r} is not what the raw value says ({getattr(decoded, name)!r})"
+    if decoded.document is None and not row["document_is_null"]:
+        return "document is set, but the raw value is not a JSON object that jsonb stores"
+    if decoded.document is not None and document_unlike_raw:
+        return "document is not the raw value parsed (edited, or removed)"
     return None
 
 

@@ -196,14 +196,27 @@ def prepare(cur: DictCursor, rows: Rows) -> int:
     cur.execute("DELETE FROM bo_batch")  # empty unless a batch was already prepared in this transaction
     loaded = cur.execute(verdicts.load(predicate), {**params, "contract": verdicts.CONTRACT}).rowcount
     if loaded < rows.count():
-        unjudged = UNJUDGED if loaded else sql.SQL("")
-        cur.execute(INSERT_ACCEPTED.format(rows=predicate, unjudged=unjudged, **_FAST_PATH), params)
-        cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
-        _decide_in_python(cur)
-        _judge_occurrences(cur)
+        _judge(cur, predicate, params, unjudged=UNJUDGED if loaded else sql.SQL(""))
         cur.execute(verdicts.KEEP, {"contract": verdicts.CONTRACT})
     count = cur.execute("SELECT count(*) AS n FROM bo_batch").fetchone()
     return int(count["n"]) if count else 0
+
+
+def rejudge(cur: DictCursor, rows: Rows) -> None:
+    """Fill `bo_batch` for `rows` by judging every row from the log, loading and keeping nothing:
+    what the kept verdicts must equal (`bo log verify`, projections/verdicts.py `verify`)."""
+    predicate, params = rows.predicate()
+    cur.execute(CREATE_BATCH)
+    cur.execute("DELETE FROM bo_batch")
+    _judge(cur, predicate, params, unjudged=sql.SQL(""))
+
+
+def _judge(cur: DictCursor, predicate: sql.Composable, params: dict[str, Any], *, unjudged: sql.Composable) -> None:
+    """Judge the batch's rows not in `bo_batch` yet: the SQL fast path, then Python, then occurrences."""
+    cur.execute(INSERT_ACCEPTED.format(rows=predicate, unjudged=unjudged, **_FAST_PATH), params)
+    cur.execute(INSERT_UNDECIDED.format(rows=predicate), params)
+    _decide_in_python(cur)
+    _judge_occurrences(cur)
 
 
 def judge_row(row: Mapping[str, Any]) -> ValidEvent | Rejection:

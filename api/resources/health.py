@@ -8,6 +8,7 @@ import falcon
 from psycopg_pool import ConnectionPool
 
 from api import openapi
+from api.audit_log import check_writable
 from api.errors import RETRY_AFTER_S
 from eventstore.db import Diagnosis, SchemaExpectation, check_schema, connect, diagnose, require_supported_server
 from eventstore.errors import DatabaseUnavailableError, PermanentDatabaseError
@@ -33,20 +34,26 @@ class ReadyResource:
     there is one), runs a supported PostgreSQL and has the code's migrations; otherwise 503
     saying which (never the connection details)."""
 
-    def __init__(self, pools: Sequence[ConnectionPool], schema: SchemaExpectation) -> None:
+    def __init__(self, pools: Sequence[ConnectionPool], schema: SchemaExpectation,
+                 audit_pool: ConnectionPool | None = None, audited: bool = True) -> None:
         self.pools = tuple(pools)
         self.schema = schema
+        self.audit_pool = (audit_pool or self.pools[0]) if audited else None
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         for pool in self.pools:
-            self._check(pool)
-        resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head}
+            self._check(pool, audit=pool is self.audit_pool)
+        resp.media = {"status": "ready", "database": "ok", "migrations": self.schema.head,
+                      **({"audit_trail": "writable"} if self.audit_pool is not None else {})}
 
-    def _check(self, pool: ConnectionPool) -> None:
+    def _check(self, pool: ConnectionPool, *, audit: bool) -> None:
+        """Also, on the pool the audit rows go to: whether one could be written (no answer of
+        `/admin/*` leaves unaudited, so an API that cannot audit serves nothing)."""
         try:
             with pool.connection(timeout=2.0) as conn:
                 require_supported_server(conn)
                 check_schema(conn, self.schema)
+                why = check_writable(conn) if audit else None
         except PermanentDatabaseError as exc:
             raise falcon.HTTPServiceUnavailable(title="Not ready", description=str(exc)) from exc
         except Exception as exc:
@@ -59,6 +66,9 @@ class ReadyResource:
             code = f" (SQLSTATE {diagnosis.sqlstate})" if diagnosis.sqlstate else ""
             raise falcon.HTTPServiceUnavailable(title="Not ready", description=f"{what}{code}",
                                                 retry_after=RETRY_AFTER_S) from exc
+        if why is not None:
+            raise falcon.HTTPServiceUnavailable(title="Not ready", retry_after=RETRY_AFTER_S,
+                                                description=f"audit rows cannot be written: {why}")
 
 
 def _refusal(pool: ConnectionPool) -> Diagnosis | None:

@@ -74,6 +74,8 @@ def test_requests_during_a_database_outage_are_503_with_retry_after_and_recover(
         assert problem.headers["content-type"] == "application/problem+json"
         assert problem.headers["retry-after"] == "5"
         assert problem.json["status"] == 503 and problem.json["detail"] in (
-            "the database is unavailable; retry shortly", "the access could not be audited; retry shortly")
+            "the database is unavailable; retry shortly",
+            "the database is unavailable, so the access could not be audited and is not answered; retry shortly")
+        assert problem.json["instance"].startswith("/admin/")
     assert client.simulate_get("/readyz").status_code == 200
     assert "bo_database_up 1.0" in client.simulate_get("/metrics", headers={"Accept": "text/plain"}).text

@@ -121,11 +121,29 @@ def test_no_answer_leaves_unaudited_when_the_row_cannot_be_written(
         for headers in (bearer("ADMIN_READ"), {}):
             result = client.simulate_get("/admin/tx/tx-1d", headers=headers)
             assert result.status_code == 503 and result.headers["content-type"] == "application/problem+json"
-            assert "tx-1d" not in result.text and result.headers["retry-after"]
+            assert "wallet_id" not in result.text and result.headers["retry-after"]
+            assert result.json["instance"] == "/admin/tx/tx-1d"  # the request's own path: it tells nothing new
+            assert result.json["detail"].startswith("the audit trail does not accept rows now")
+        ready = client.simulate_get("/readyz")
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "5"
+        assert ready.json["detail"] == ("audit rows cannot be written: the API's role may not append to the"
+                                        " audit trail (SQLSTATE 42501)")
     finally:
         with psycopg.connect(admin_database_url) as conn:
             conn.execute("GRANT INSERT ON bo.audit_log TO bo_app")
     assert client.simulate_get("/admin/tx/tx-1d", headers=bearer("ADMIN_READ")).status_code == 200
+    assert client.simulate_get("/readyz").json["audit_trail"] == "writable"
+
+
+def test_readiness_fails_while_the_audit_trail_is_locked(client: falcon.testing.TestClient,
+                                                         admin_database_url: str) -> None:
+    with psycopg.connect(admin_database_url) as conn:
+        conn.execute("LOCK TABLE bo.audit_log IN ACCESS EXCLUSIVE MODE")
+        ready = client.simulate_get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["detail"] == "audit rows cannot be written: the audit trail is locked by another session" \
+                                   " (SQLSTATE 55P03)"
+    assert client.simulate_get("/readyz").status_code == 200
 
 
 def test_the_app_cannot_choose_the_id_time_or_hash_of_a_row(database_url: str, admin_database_url: str) -> None:
