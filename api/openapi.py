@@ -151,7 +151,8 @@ def _param(name: str, schema: dict[str, Any], description: str, where: str = "qu
 
 
 LIMIT = _param("limit", {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}, "page size")
-CURSOR = _param("cursor", {"type": "string"}, "next_cursor of the previous page (opaque, tamper-evident)")
+CURSOR = _param("cursor", {"type": "string", "minLength": 1},
+                "next_cursor of the previous page (opaque, tamper-evident)")
 AS_OF = _param("as_of", {"type": "string", "format": "date-time"},
                "the record as it was at this time (ADMIN_AUDIT)")
 

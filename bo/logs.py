@@ -33,14 +33,17 @@ _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asc
 # of a key=value string.
 _URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)(?P<secret>[^\s@/]*)(?=@)")
 _KEY_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<secret>'(?:[^'\\]|\\.)*'|[^\s'\"]+)", re.IGNORECASE)
+# A JWT (a bearer token pasted into a query string shows in gunicorn's access line).
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 REDACTED = "***"
 _known_secrets: set[str] = set()
 
 
 def redact(text: str) -> str:
-    """`text` with every password a URL or conninfo carries, and every secret setting, replaced."""
+    """`text` with every password a URL or conninfo carries, every JWT, and every secret setting replaced."""
     text = _URL_PASSWORD.sub(lambda m: m["head"] + REDACTED if m["secret"] else m[0], text)
     text = _KEY_PASSWORD.sub(lambda m: m["head"] + REDACTED, text)
+    text = _JWT.sub(REDACTED, text)
     for secret in _known_secrets:
         text = text.replace(secret, REDACTED)
     return text

@@ -6,6 +6,7 @@ never in the master.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -13,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import falcon
+from gunicorn import http
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 
 from api.app import AppDeps, create_app
 from api.audit import Network, trusted_networks
 from api.auth import BearerTokens
-from api.tokens import JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
+from api.errors import PROBLEM_JSON
+from api.tokens import MAX_TOKEN_BYTES, JwksCache, KeySource, StaticKeys, TokenVerifier, jwks_fetcher
 from bo import dev_issuer, logs
 from bo.dev_issuer import DevIssuer
 from bo.embedded import database_url
@@ -158,6 +163,54 @@ def serve(settings: Settings, bind: str, workers: int, *, metrics_port: int | No
         GunicornApp(settings, url, gunicorn_options(settings, bind, workers, metrics_port=metrics_port)).run()
 
 
+# A header line gunicorn reads and hands to the app: twice the longest token the app accepts
+# (api/tokens.py), so that a longer token still reaches the app, which answers 401 and audits
+# it. Gunicorn's default (8190) refused such a request itself, unaudited.
+MAX_HEADER_LINE_BYTES = 2 * MAX_TOKEN_BYTES
+# What gunicorn refuses before the app sees a request, as the app would answer it (problem+json).
+_REFUSALS: dict[type[Exception], tuple[int, str, str]] = {
+    http.errors.LimitRequestHeaders: (431, "Request Header Fields Too Large",
+                                      f"a header line is over {MAX_HEADER_LINE_BYTES} bytes, or there are too many"),
+    http.errors.LimitRequestLine: (414, "URI Too Long", "the request line is too long"),
+}
+
+_MALFORMED = (http.errors.InvalidRequestLine, http.errors.InvalidRequestMethod, http.errors.InvalidHTTPVersion,
+              http.errors.InvalidHeader, http.errors.InvalidHeaderName, http.errors.ObsoleteFolding,
+              http.errors.InvalidChunkSize, http.errors.ChunkMissingTerminator, http.errors.InvalidChunkExtension)
+
+
+class ProblemJsonRefusals:
+    """A gunicorn worker whose own refusals (a request it cannot parse or that exceeds its limits)
+    are problem+json like every other answer, not gunicorn's HTML page. Such a request never
+    reaches the app: its route and caller are unknown, so it has no audit row (docs/security.md)."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: Exception) -> None:
+        refusal = next((v for k, v in _REFUSALS.items() if isinstance(exc, k)), None)
+        if refusal is None and isinstance(exc, _MALFORMED):
+            refusal = (400, "Bad Request", "the request is not well-formed HTTP/1.1")
+        if refusal is None:
+            super().handle_error(req, client, addr, exc)  # type: ignore[misc]
+            return
+        status, title, detail = refusal
+        log.warning("request refused before the app", extra={"status": status, "exception": type(exc).__name__,
+                                                              "client": (addr or ("",))[0]})
+        body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+        head = (f"HTTP/1.1 {status} {title}\r\nConnection: close\r\nContent-Type: {PROBLEM_JSON}\r\n"
+                f"Content-Length: {len(body)}\r\nCache-Control: no-store\r\n\r\n").encode("latin-1")
+        try:
+            client.sendall(head + body)
+        except OSError:
+            log.debug("the refused client left before its answer")
+
+
+class ProblemJsonSyncWorker(ProblemJsonRefusals, SyncWorker):  # type: ignore[misc]
+    """gunicorn's sync worker, with problem+json refusals."""
+
+
+class ProblemJsonThreadWorker(ProblemJsonRefusals, ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker, with problem+json refusals."""
+
+
 def gunicorn_options(settings: Settings, bind: str, workers: int, *, metrics_port: int | None = None
                      ) -> dict[str, Any]:
     def when_ready(server: Any) -> None:
@@ -171,7 +224,8 @@ def gunicorn_options(settings: Settings, bind: str, workers: int, *, metrics_por
     return {
         "when_ready": when_ready, "child_exit": child_exit,
         "bind": bind, "workers": workers, "timeout": 30,
-        "worker_class": "gthread" if settings.api_threads > 1 else "sync", "threads": settings.api_threads,
+        "worker_class": ProblemJsonThreadWorker if settings.api_threads > 1 else ProblemJsonSyncWorker,
+        "threads": settings.api_threads, "limit_request_field_size": MAX_HEADER_LINE_BYTES,
         "graceful_timeout": 10, "accesslog": None, "preload_app": False,
         "control_socket_disable": True, "logconfig_dict": gunicorn_json_logs(settings.log_level.upper()),
     }

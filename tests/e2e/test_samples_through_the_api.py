@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -256,3 +257,42 @@ def test_a_reader_token_is_refused_on_auditor_routes_with_403(stack: Stack) -> N
         status, body, content_type = get(stack.base, path, stack.reader_token)
         assert (status, content_type) == (403, "application/problem+json"), path
         assert body["detail"] == "the ADMIN_AUDIT role is required"
+
+
+def audit_rows_with_user_agent(url: str, agent: str) -> list[tuple[int, str]]:
+    with psycopg.connect(url) as conn:
+        return [(int(r[0]), str(r[1])) for r in conn.execute(
+            "SELECT status, result FROM bo.audit_log WHERE user_agent = %s ORDER BY id", (agent,)).fetchall()]
+
+
+def raw_request(base: str, path: str, headers: dict[str, str]) -> tuple[int, str, dict[str, Any]]:
+    """One request over a plain socket (urllib would refuse nothing, but reads HTML badly)."""
+    host, port = base.removeprefix("http://").split(":")
+    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    content_type = next((h.split(":", 1)[1].strip() for h in header_lines if h.lower().startswith("content-type:")), "")
+    return int(status_line.split()[1]), content_type, json.loads(body)
+
+
+def test_a_token_too_long_for_the_app_reaches_it_and_is_refused_with_an_audit_row(stack: Stack) -> None:
+    agent = random_ref("long-token")
+    status, content_type, problem = raw_request(stack.base, "/admin/tx/tx-1d", {
+        "Authorization": "Bearer " + "a" * 12_000, "User-Agent": agent})
+    assert (status, content_type) == (401, "application/problem+json")
+    assert problem["detail"] == "the bearer token is not valid"  # why (too long) is logged, not told
+    assert audit_rows_with_user_agent(stack.url, agent) == [(401, "DENIED")]
+
+
+def test_a_header_beyond_gunicorns_limit_is_refused_as_problem_json(stack: Stack) -> None:
+    status, content_type, problem = raw_request(stack.base, "/admin/tx/tx-1d", {
+        "Authorization": "Bearer " + "a" * 20_000})
+    assert (status, content_type) == (431, "application/problem+json")
+    assert problem["status"] == 431 and problem["title"] == "Request Header Fields Too Large"
+    status, content_type, _ = raw_request(stack.base, "/admin/tx/tx-1d", {"Bad Header Name": "x"})
+    assert (status, content_type) == (400, "application/problem+json")
