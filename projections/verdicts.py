@@ -9,9 +9,9 @@ over a judged log therefore validates nothing; code with another fingerprint rea
 the kept verdicts and judges again, overwriting them as it goes.
 
 The kept verdicts are derived data, like the read tables, and as writable by the projector
-and operator roles. To judge every row again from the log (after a server upgrade, or when
-a verdict is in doubt), an operator empties the table: `DELETE FROM bo.event_verdicts`;
-batches judge and keep again as they read (docs/runbooks/projection-lifecycle.md).
+and operator roles; `bo log verify` judges the whole log again and compares every kept
+verdict (projections/verdicts_verify.py), so an edited or deleted one is found. To replace
+them all, an operator empties the table and rebuilds (docs/runbooks/projection-lifecycle.md).
 """
 
 from __future__ import annotations

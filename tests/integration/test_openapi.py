@@ -96,3 +96,12 @@ def validate_against(api_schema: Any, route: str, body: Any) -> None:
 def _matches(template: str, path: str) -> bool:
     t, p = template.strip("/").split("/"), path.strip("/").split("/")
     return len(t) == len(p) and all(a == b or a.startswith("{") for a, b in zip(t, p, strict=True))
+
+
+def test_an_empty_cursor_is_outside_the_document_as_the_api_refuses_it(app: Any) -> None:
+    client = falcon.testing.TestClient(app, headers=TOKEN)
+    document = client.simulate_get("/openapi.json").json
+    for path in ("/admin/wallets/{wallet_id}/tx", "/admin/tx/{tx_id}/history", "/admin/audit-log"):
+        cursor = next(p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "cursor")
+        assert cursor["schema"]["minLength"] == 1, path
+    assert client.simulate_get("/admin/wallets/w-payer/tx", query_string="cursor=").status_code == 400
