@@ -31,12 +31,15 @@ from eventstore.records import KafkaCoordinates, LogRecord
 DERIVED = ("event_id", "event_type", "schema_version", "entity_id", "traceparent", "correlation_id")
 
 # Rows whose stored `document` is not the raw value parsed as jsonb, as the append stored it
-# (eventstore/log.py). Asked only for rows whose raw value decode() found storable as jsonb
-# (valid UTF-8, a JSON object jsonb accepts), so the cast cannot fail.
+# (eventstore/log.py). Asked only for rows with a document whose raw value decode() found
+# storable as jsonb (valid UTF-8, a JSON object jsonb accepts). A document may be absent
+# where decode found one (the append stores a batch without documents when PostgreSQL
+# refuses one of them): projections then judge that row from the raw bytes alone.
 SELECT_DOCUMENTS_UNLIKE_RAW = """
     SELECT position FROM bo.event_log
      WHERE position = ANY(%(positions)s)
-       AND document IS DISTINCT FROM convert_from(raw_value, 'UTF8')::jsonb
+       AND CASE WHEN document IS NULL THEN false  -- CASE: the cast is never tried on a row without one
+                ELSE document IS DISTINCT FROM convert_from(raw_value, 'UTF8')::jsonb END
 """
 
 SELECT_TRIGGERS = """
@@ -150,10 +153,22 @@ def _decoded(row: dict[str, Any]) -> LogRecord | None:
 def _documents_unlike_raw(cur: psycopg.Cursor[dict[str, Any]], rows: list[dict[str, Any]],
                           decoded: list[LogRecord | None]) -> set[int]:
     storable = [row["position"] for row, record in zip(rows, decoded, strict=True)
-                if record is not None and record.document is not None]
+                if record is not None and record.document is not None and not row["document_is_null"]]
     if not storable:
         return set()
-    return {r["position"] for r in cur.execute(SELECT_DOCUMENTS_UNLIKE_RAW, {"positions": storable}).fetchall()}
+    try:
+        with cur.connection.transaction():
+            return {r["position"] for r in cur.execute(SELECT_DOCUMENTS_UNLIKE_RAW, {"positions": storable})}
+    except psycopg.errors.DataError:  # a document set on a row the server cannot parse: find it alone
+        return {p for p in storable if _document_unlike_raw(cur, p)}
+
+
+def _document_unlike_raw(cur: psycopg.Cursor[dict[str, Any]], position: int) -> bool:
+    try:
+        with cur.connection.transaction():
+            return cur.execute(SELECT_DOCUMENTS_UNLIKE_RAW, {"positions": [position]}).fetchone() is not None
+    except psycopg.errors.DataError:
+        return True
 
 
 def _check_row(previous: bytes | None, row: dict[str, Any], decoded: LogRecord | None,

@@ -22,6 +22,20 @@ from projections.projector import DictCursor
 
 TRACKING_TABLE = "projection_tracking"
 
+# The furthest any projector version has applied the log (the library's '__migration__' row,
+# which only marks the table's shape, is no projector's).
+SELECT_HIGHEST_CHECKPOINT = """
+    SELECT coalesce(max(t.notification_id), 0) AS position
+      FROM bo.projectors p
+      JOIN bo.projection_tracking t ON t.application_name = p.name || ':v' || p.version
+"""
+
+
+def highest_checkpoint(cur: DictCursor) -> int:
+    """The highest checkpoint among the registered projector versions (0 before any)."""
+    row = cur.execute(SELECT_HIGHEST_CHECKPOINT).fetchone()
+    return int(row["position"]) if row else 0
+
 
 def datastore_for(url: str, *, pool_size: int = 2) -> PostgresDatastore:
     """eventsourcing's datastore (transactions, error translation) for the bo schema.

@@ -27,15 +27,13 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from eventstore import log
 from projections import batch, verdicts
+from projections.tracking import highest_checkpoint
 
 # At most this many problems are listed; the count says how many there were.
 MAX_LISTED: Final = 10
 
-SELECT_HORIZON = """
-    SELECT coalesce(max(notification_id), 0) AS read_to FROM bo.projection_tracking
-"""
-SELECT_LOG_HEAD = "SELECT coalesce(max(position), 0) AS head FROM bo.event_log"
 
 # Each kept verdict of the batch's range against the one judged again (bo_batch): the first
 # column that differs, or what is wrong with the row as a whole.
@@ -83,9 +81,7 @@ def verify_verdicts(conn: psycopg.Connection[Any], *, batch_size: int = 20_000,
     """Judge the whole log again and compare every kept verdict (see the module's docstring)."""
     report = VerdictReport()
     with conn.cursor(row_factory=dict_row) as cur:
-        horizon_row = cur.execute(SELECT_HORIZON).fetchone()
-        head_row = cur.execute(SELECT_LOG_HEAD).fetchone()
-        read_to, head = int(horizon_row["read_to"]) if horizon_row else 0, int(head_row["head"]) if head_row else 0
+        read_to, head = highest_checkpoint(cur), log.head(conn)
         for after in range(0, head, batch_size):
             up_to = min(head, after + batch_size)
             with conn.transaction():
