@@ -10,8 +10,8 @@ is what the hash chain vouches for.
 
 Also reported:
 - a verdict missing for a position that a projector has read past (a projection batch keeps
-  the verdict of every row in its range): deleted, or a log projected before migration
-  0008 and never rebuilt since (one `bo rebuild` of the active versions keeps them all);
+  the verdict of every row in its range): deleted. Rows of a log projected before verdicts
+  were kept are excused up to `bo.verdicts_kept_from` (migration 0009);
 - a verdict for a position that is not in the log.
 Verdicts reached by other contract code (an older or newer bo) cannot be re-derived by
 this code: they are counted, not judged. The running code never reads them either.
@@ -52,6 +52,8 @@ COMPARE = sql.SQL("""
         c=sql.Identifier(c), cast=sql.SQL("::text" if c == "amount" else ""), name=sql.Literal(c))
     for c in verdicts.COLUMNS if c != "position"))
 
+# Below this, a log projected before verdicts were kept (migration 0009) may lack them.
+SELECT_KEPT_FROM = "SELECT coalesce(max(position), 0) AS position FROM bo.verdicts_kept_from"
 SELECT_BEYOND_HEAD = "SELECT position FROM bo.event_verdicts WHERE position > %(head)s ORDER BY position LIMIT 10"
 
 
@@ -82,13 +84,15 @@ def verify_verdicts(conn: psycopg.Connection[Any], *, batch_size: int = 20_000,
     report = VerdictReport()
     with conn.cursor(row_factory=dict_row) as cur:
         read_to, head = highest_checkpoint(cur), log.head(conn)
+        kept_from_row = cur.execute(SELECT_KEPT_FROM).fetchone()
+        kept_from = int(kept_from_row["position"]) if kept_from_row else 0
         for after in range(0, head, batch_size):
             up_to = min(head, after + batch_size)
             with conn.transaction():
                 batch.rejudge(cur, batch.Rows(after=after, up_to=up_to))
                 compared = cur.execute(COMPARE, {"contract": verdicts.CONTRACT, "after": after,
                                                  "up_to": up_to}).fetchall()
-            _tally(report, compared, read_to)
+            _tally(report, compared, kept_from, read_to)
             report.judged += up_to - after
             if progress:
                 progress(up_to - after)
@@ -97,11 +101,11 @@ def verify_verdicts(conn: psycopg.Connection[Any], *, batch_size: int = 20_000,
     return report
 
 
-def _tally(report: VerdictReport, compared: list[dict[str, Any]], read_to: int) -> None:
+def _tally(report: VerdictReport, compared: list[dict[str, Any]], kept_from: int, read_to: int) -> None:
     for row in sorted(compared, key=lambda r: int(r["position"])):
         position, problem = int(row["position"]), row["problem"]
         if problem == "missing":
-            if position <= read_to:
+            if kept_from < position <= read_to:
                 report.add(position, "no verdict is kept, though projectors have read past it (deleted?)")
             continue
         if problem == "not in the log":

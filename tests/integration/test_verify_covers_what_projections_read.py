@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from bo.embedded import app_role_url
+from bo.migrate import downgrade, upgrade
 from eventstore.db import connect
 from eventstore.verify import verify
 from projections.verdicts_verify import verify_verdicts
@@ -175,3 +177,25 @@ def test_only_the_projection_roles_may_write_the_verdicts(projected: str, admin_
                       " VALUES (999999, 'x', now(), 'VALID')"):
         with psycopg.connect(login_url(projected, role)) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(statement)
+
+
+def test_a_log_projected_before_verdicts_were_kept_verifies_and_later_deletions_are_found(
+        empty_database_url: str) -> None:
+    upgrade(empty_database_url)
+    app = app_role_url(empty_database_url, role="bo_app_test")
+    append_all(app, generated(30, seed=5, first_payment=0, partition=0))
+    runner(app).catch_up()
+    downgrade(empty_database_url, "0007")  # as it was before migration 0008: applied, nothing kept
+    upgrade(empty_database_url)
+    with connect(app) as conn:
+        assert verify_verdicts(conn).ok
+    append_all(app, generated(30, seed=6, first_payment=1000, partition=1))
+    runner(app).catch_up()
+    kept = int(rows(app, "SELECT max(position) AS p FROM bo.verdicts_kept_from")[0]["p"])
+    later = int(rows(app, "SELECT min(position) AS p FROM bo.event_verdicts")[0]["p"])
+    assert later > kept > 0
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM bo.event_verdicts WHERE position = %s", (later,))
+    with connect(app) as conn:
+        report = verify_verdicts(conn)
+    assert not report.ok and report.first_bad == later

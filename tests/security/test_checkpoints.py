@@ -101,6 +101,8 @@ def test_a_rewritten_and_rechained_log_row_is_caught(stack: Stack) -> None:
         "ALTER TABLE bo.event_log DISABLE TRIGGER USER",
         "UPDATE bo.event_log SET raw_value = convert_to(replace(convert_from(raw_value, 'UTF8'), '12500.00',"
         " '99999.00'), 'UTF8') WHERE position = 3",
+        # and the derived document with it, or `bo log verify` alone finds the row (issue 20)
+        "UPDATE bo.event_log SET document = convert_from(raw_value, 'UTF8')::jsonb WHERE position = 3",
         RECHAIN_LOG,
         "ALTER TABLE bo.event_log ENABLE TRIGGER USER")  # the trigger disabled and enabled again
     failed(stack, "no longer has the signed hash", "first bad log position: 23")
