@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -27,17 +26,6 @@ def check(url: str) -> tuple[bool, int | None, list[str]]:
     with connect(url) as conn:
         report = verify(conn, batch=7)
     return report.ok, report.broken_position, report.problems
-
-
-@pytest.fixture
-def as_superuser(admin_database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """A superuser who switches the append-only triggers off for the length of the test."""
-    with psycopg.connect(admin_database_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE bo.event_log DISABLE TRIGGER USER")
-        try:
-            yield conn
-        finally:
-            conn.execute("ALTER TABLE bo.event_log ENABLE TRIGGER USER")
 
 
 @pytest.mark.parametrize("statement", [

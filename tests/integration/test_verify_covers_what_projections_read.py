@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -26,17 +27,6 @@ def projected(database_url: str) -> str:
     append_all(database_url, generated(120, seed=20, first_payment=0, partition=0))
     runner(database_url).catch_up()
     return database_url
-
-
-@pytest.fixture
-def as_superuser(admin_database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """A superuser who switches the log's triggers off for the length of the test."""
-    with psycopg.connect(admin_database_url, autocommit=True) as conn:
-        conn.execute("ALTER TABLE bo.event_log DISABLE TRIGGER USER")
-        try:
-            yield conn
-        finally:
-            conn.execute("ALTER TABLE bo.event_log ENABLE TRIGGER USER")
 
 
 def bo_log_verify(url: str) -> subprocess.CompletedProcess[str]:
@@ -83,40 +73,41 @@ def test_a_scale_changed_in_a_verdict_is_an_edit(projected: str) -> None:
     assert not report.ok and report.first_bad == position
 
 
+@contextmanager
+def verdict_deleted(admin_url: str, position: int) -> Iterator[None]:
+    """The kept verdict of `position` deleted (by a superuser) for the length of the block."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        saved = conn.execute("SELECT * FROM bo.event_verdicts WHERE position = %s", (position,)).fetchall()
+        conn.execute("DELETE FROM bo.event_verdicts WHERE position = %s", (position,))
+        try:
+            yield
+        finally:
+            for row in saved:
+                conn.execute(psycopg.sql.SQL("INSERT INTO bo.event_verdicts VALUES ({})").format(
+                    psycopg.sql.SQL(", ").join(psycopg.sql.Placeholder() * len(row))), row)
+
+
 def test_a_deleted_verdict_below_the_checkpoints_fails_verify(projected: str, admin_database_url: str) -> None:
     position = a_valid_ledger_position(projected) + 3
-    with psycopg.connect(admin_database_url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE public.saved_verdict AS SELECT * FROM bo.event_verdicts WHERE position = %s",
-                     (position,))
-        conn.execute("DELETE FROM bo.event_verdicts WHERE position = %s", (position,))
-    try:
-        with connect(projected) as conn:
-            report = verify_verdicts(conn, batch_size=64)
-        assert not report.ok and report.first_bad == position
-        assert any("no verdict is kept" in p for p in report.problems)
-    finally:
-        with psycopg.connect(admin_database_url, autocommit=True) as conn:
-            conn.execute("INSERT INTO bo.event_verdicts SELECT * FROM public.saved_verdict")
-            conn.execute("DROP TABLE public.saved_verdict")
+    with verdict_deleted(admin_database_url, position), connect(projected) as conn:
+        report = verify_verdicts(conn, batch_size=64)
+    assert not report.ok and report.first_bad == position
+    assert any("no verdict is kept" in p for p in report.problems)
 
 
 def test_a_document_edited_by_a_superuser_without_rechaining_fails_verify(
-        projected: str, as_superuser: psycopg.Connection) -> None:  # type: ignore[type-arg]
+        projected: str, admin_database_url: str, as_superuser: psycopg.Connection) -> None:  # type: ignore[type-arg]
     position = a_valid_ledger_position(projected) + 1
     as_superuser.execute("CREATE TEMP TABLE saved AS SELECT * FROM bo.event_log WHERE position = %s", (position,))
     as_superuser.execute("""UPDATE bo.event_log SET document = jsonb_set(document, '{payload,amount}', '"7777777.00"')
                              WHERE position = %s""", (position,))
-    as_superuser.execute("CREATE TEMP TABLE saved_verdict AS SELECT * FROM bo.event_verdicts WHERE position = %s",
-                         (position,))
-    as_superuser.execute("DELETE FROM bo.event_verdicts WHERE position = %s", (position,))
     try:
-        with connect(projected) as conn:
+        with verdict_deleted(admin_database_url, position), connect(projected) as conn:
             report = verify(conn, batch=17)
         assert report.broken_position == position
         assert f"position {position}: document is not the raw value parsed (edited, or removed)" in report.problems
     finally:
         as_superuser.execute("UPDATE bo.event_log l SET document = s.document FROM saved s WHERE l.position = s.position")
-        as_superuser.execute("INSERT INTO bo.event_verdicts SELECT * FROM saved_verdict")
 
 
 @pytest.mark.parametrize("document", [
