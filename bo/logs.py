@@ -56,7 +56,8 @@ def redact_secrets_of(settings: Settings) -> None:
         if value is None:
             continue
         secret = value.get_secret_value()
-        _known_secrets.add(secret)
+        if len(secret) >= 6:  # an empty or tiny value would mask ordinary text
+            _known_secrets.add(secret)
         password = _password_of(secret)
         if password and len(password) >= 6:  # a shorter one would mask ordinary words
             _known_secrets.add(password)

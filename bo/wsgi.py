@@ -8,4 +8,5 @@ from bo.settings import load_settings
 
 _settings = load_settings()
 logs.configure_logging(_settings.log_level)
+logs.redact_secrets_of(_settings)
 application = build_app(_settings)
