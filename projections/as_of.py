@@ -24,13 +24,13 @@ from projections.batch import judge_row
 from projections.contract import Rejection, ValidEvent
 from projections.first_seen import first_seen
 from projections.newest_wins import Candidate, decide
-from projections.newest_wins_projector import SELECT_ENTITY_POSITIONS, NewestWinsProjector
+from projections.newest_wins_projector import SELECT_ENTITY_POSITIONS, NewestWinsProjector, event_key
 from projections.pairs import sql as pair_sql
 from projections.pairs.book import LEDGER, ORDER, PairBook, PairRow
 from projections.pairs.v1 import PaymentLedgerPairsV1, member_of
 from projections.projector import DictCursor, LoggedEvent
 from projections.registry import active
-from projections.rules import OrderingKey, claims_payment_order
+from projections.rules import claims_payment_order
 
 SELECT_CUT = "SELECT coalesce(max(position), 0) AS cut FROM bo.event_log WHERE ingested_at <= %(at)s"
 SELECT_SOURCE = """
@@ -91,7 +91,7 @@ def _entity_row(cur: DictCursor, projector: NewestWinsProjector, entity_id: str,
     events = [e for e in _first_seen_events(cur, positions, projector.handles) if projector.entity_id(e) == entity_id]
     if not events:
         return None
-    decision = decide({}, [Candidate(entity_id, _key(e), e) for e in events])
+    decision = decide({}, [Candidate(entity_id, event_key(e), e) for e in events])
     return projector.row(decision.winners[entity_id].state, decision.unversioned_applied.get(entity_id, 0))
 
 
@@ -101,11 +101,6 @@ def _first_seen_events(cur: DictCursor, positions: Sequence[int], handles: froze
         (row, judge_row(row)) for row in rows if row["event_type"] in handles]
     fresh = first_seen(cur, verdicts, {}, {})
     return [e for e in fresh if e.event.envelope.event_type in handles]
-
-
-def _key(event: LoggedEvent) -> OrderingKey:
-    p = event.event.payload
-    return OrderingKey.of(p.version, p.updated_at, event.ingested_at, event.position)
 
 
 def _active(cur: DictCursor, name: str) -> NewestWinsProjector:

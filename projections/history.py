@@ -2,9 +2,9 @@
 
 `GET /admin/tx/{id}/history` and `GET /admin/payment-orders/{id}/history` (SPEC 5) read
 here. The rows are the log's own (found by the entity id the log recorded at ingest,
-unreadable rows by their Kafka key); the fate is the one the *active* projector version
-recorded (`<name>_v<N>_fates`), with the dead letter's reason. A row the version has not
-reached yet has no fate.
+unreadable rows by their Kafka key); the fate is what the *active* projector version did
+with the row, derived for this one entity (projections/fates.py), with the dead letter's
+reason. A row the version has not reached yet has no fate.
 """
 
 from __future__ import annotations
@@ -13,19 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from psycopg.rows import dict_row
 
+from projections.fates import entity_fates
+from projections.newest_wins_projector import NewestWinsProjector
 from projections.registry import active
 
 # Keyset by position. Rows of the entity's own event type, and rows of no known type that
 # carried its id as their key.
-SELECT_HISTORY = sql.SQL("""
+SELECT_HISTORY = """
     SELECT l.position, l.source, l.topic, l."partition", l."offset", l.source_file, l.source_line,
            l.event_id, l.event_type, l.ingested_at, l.raw_value, l.oversized,
-           f.fate, d.reason, d.detail
+           d.reason, d.detail, d.status AS dead_letter
       FROM bo.event_log l
-      LEFT JOIN {fates} f ON f.position = l.position
       LEFT JOIN bo.dead_letters d
              ON d.position = l.position AND d.projector = %(name)s AND d.projector_version = %(version)s
      WHERE l.entity_id = %(entity_id)s
@@ -34,7 +34,7 @@ SELECT_HISTORY = sql.SQL("""
        AND l.position > %(after)s
      ORDER BY l.position
      LIMIT %(limit)s
-""")
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +54,12 @@ def history_page(conn: psycopg.Connection[Any], subject: Subject, entity_id: str
     """Up to `limit` log rows after position `after`, and the position to continue after (None at the end)."""
     with conn.cursor(row_factory=dict_row) as cur:
         projector = active(cur, subject.projector)
-        version, fates = projector.version, projector.table("_fates")
-        rows = cur.execute(SELECT_HISTORY.format(fates=fates), {
-            "name": subject.projector, "version": version, "entity_id": entity_id,
+        assert isinstance(projector, NewestWinsProjector)
+        rows = cur.execute(SELECT_HISTORY, {
+            "name": subject.projector, "version": projector.version, "entity_id": entity_id,
             "event_type": subject.event_type, "after": after, "limit": limit + 1,
         }).fetchall()
-    if len(rows) <= limit:
-        return rows, None
-    return rows[:limit], int(rows[limit - 1]["position"])
+        page, more = rows[:limit], len(rows) > limit
+        fates = entity_fates(cur, projector, entity_id, page)
+    page = [{**row, "fate": fates[int(row["position"])]} for row in page]
+    return page, int(page[-1]["position"]) if more else None

@@ -44,11 +44,11 @@ class NewestWinsProjector(Projector):
         values as `row`, for the set-based path."""
 
     def apply_batch(self, cur: DictCursor) -> None:
-        """Set-based `apply` over `bo_batch`: fates by a window over each entity's keys, then
-        one upsert of each entity's winner. Same decisions as `decide`, event by event."""
+        """Set-based `apply` over `bo_batch`: which events apply by a window over each entity's
+        keys, then one upsert of each entity's winner. Same decisions as `decide`, event by event."""
         row = self.row_sql()
         cur.execute(APPLY_NEWEST_WINS.format(
-            table=self.table(), id=sql.Identifier(self.id_column), fates=self.table("_fates"),
+            table=self.table(), id=sql.Identifier(self.id_column),
             key_b=ordering_key("b"), key_t=ordering_key("t"), handles=sql.Literal(sorted(self.handles)),
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in row),
             values=sql.SQL(", ").join(row.values()),
@@ -60,7 +60,7 @@ class NewestWinsProjector(Projector):
     def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
         if not events:
             return {}
-        candidates = [Candidate(self.entity_id(e), _key(e), e) for e in events]
+        candidates = [Candidate(self.entity_id(e), event_key(e), e) for e in events]
         stored = stored_keys(cur, self.table(), self.id_column, [c.entity_id for c in candidates])
         decision = decide(stored, candidates)
         cur.executemany(self.upsert(), [
@@ -85,8 +85,9 @@ class NewestWinsProjector(Projector):
 
 # One statement: each first-seen valid event of the batch is APPLIED when its key beats every
 # earlier key of its entity (the stored row's included), as `decide` walks them in position
-# order; every event's fate is recorded, and the last applied event of each entity (its
-# newest state) is upserted. One statement keeps one plan, prepared once per connection.
+# order, and the last applied event of each entity (its newest state) is upserted. Fates are
+# not stored: the history derives them for one entity (projections/fates.py). One statement
+# keeps one plan, prepared once per connection.
 APPLY_NEWEST_WINS = sql.SQL("""
     WITH candidates AS (
         SELECT b.position, b.entity_id, {key_b} AS key, b.version IS NULL AS unversioned
@@ -107,10 +108,6 @@ APPLY_NEWEST_WINS = sql.SQL("""
         SELECT position, entity_id, applied,
                count(*) FILTER (WHERE applied AND unversioned) OVER (PARTITION BY entity_id) AS unversioned
           FROM ordered WHERE incoming
-    ), fates AS (
-        INSERT INTO {fates} (position, event_id, fate)
-        SELECT j.position, b.event_id, CASE WHEN j.applied THEN 'APPLIED' ELSE 'SUPERSEDED' END
-          FROM j JOIN bo_batch b USING (position)
     )
     INSERT INTO {table} AS t ({columns})
     SELECT DISTINCT ON (j.entity_id) {values}
@@ -130,6 +127,7 @@ SELECT_ENTITY_POSITIONS = """
 """
 
 
-def _key(event: LoggedEvent) -> OrderingKey:
+def event_key(event: LoggedEvent) -> OrderingKey:
+    """The ordering key (SPEC 4.1) of a logged event: its version, updated_at, ingested_at, position."""
     payload = event.event.payload
     return OrderingKey.of(payload.version, payload.updated_at, event.ingested_at, event.position)

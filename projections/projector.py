@@ -44,7 +44,7 @@ class Projector(ABC):
     handles: ClassVar[frozenset[str]]
     # The read table's key, and every table the version owns (suffixes of bo.<name>_v<version>).
     key_column: ClassVar[str]
-    tables: ClassVar[tuple[str, ...]] = ("", "_fates")
+    tables: ClassVar[tuple[str, ...]] = ("",)
 
     @classmethod
     def tracking_name(cls) -> str:
@@ -76,12 +76,13 @@ class Projector(ABC):
 
     @abstractmethod
     def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
-        """Apply `events` (valid, first-seen, in position order); return position → fate."""
+        """Apply `events` (valid, first-seen, in position order); return position → fate (what
+        projections/fates.py derives on read: the tests hold the two equal)."""
 
     @abstractmethod
     def apply_batch(self, cur: DictCursor) -> None:
         """`apply`, set-based: the first-seen valid events of `bo_batch` (projections/batch.py) it
-        handles, in position order; records their APPLIED/SUPERSEDED fates in `<table>_fates`."""
+        handles, in position order (fates are derived on read: projections/fates.py)."""
 
     @abstractmethod
     def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:

@@ -7,7 +7,8 @@ Per batch, in one transaction:
    become visible in order, see eventstore/log.py, so nothing is ever skipped);
 3. judge them: the contract's verdict (invalid rows become dead letters), and repeated
    event_ids (DUPLICATE with the same payload, DUPLICATE_EVENT_ID_CONFLICT otherwise);
-4. let each projector apply the first-seen valid events it handles and record every row's fate;
+4. let each projector apply the first-seen valid events it handles (no fate is stored: the
+   history derives each row's fate for one entity on read, projections/fates.py);
 5. record the checkpoints with eventsourcing's tracking recorder, and commit.
 A crash anywhere rolls the whole batch back; the next run starts from the same checkpoint.
 
@@ -176,8 +177,8 @@ class ProjectionRunner:
         return outcomes
 
     def _apply_prepared(self, cur: DictCursor, projector: Projector) -> dict[str, int]:
-        """Dead letters and duplicates of what `projector` takes from `bo_batch`, then its apply;
-        answers the dead letters written, by reason."""
+        """Dead letters of what `projector` takes from `bo_batch`, then its apply; answers the
+        dead letters written, by reason."""
         takes = sql.TAKES.format(
             handles=sql_literal(sorted(projector.handles)), known=sql_literal(sorted(KNOWN_EVENT_TYPES)),
             topics=sql_literal(sorted(self._topics[projector.tracking_name()])))
@@ -185,7 +186,6 @@ class ProjectionRunner:
         for row in cur.execute(sql.INSERT_BATCH_DEAD_LETTERS.format(takes=takes),
                                {"projector": projector.name, "version": projector.version}).fetchall():
             reasons[row["reason"]] = reasons.get(row["reason"], 0) + 1
-        cur.execute(sql.INSERT_BATCH_FATES.format(takes=takes, fates=projector.table("_fates")))
         projector.apply_batch(cur)
         return reasons
 
@@ -206,14 +206,15 @@ class ProjectionRunner:
             scope = sorted(set(asked) | set(projector.replay_scope(cur, now_valid, checkpoint)))
             rows = cur.execute(sql.SELECT_LOG_AT, {"positions": scope}).fetchall()
             projector.forget(cur, self._valid_events(projector, rows))
-            cur.execute(sql.DELETE_FATES.format(fates=projector.table("_fates")), {"positions": scope})
             if self.engine == SQL_ENGINE:
                 batch.prepare(cur, batch.Rows(positions=scope))
                 self._apply_prepared(cur, projector)
+                taken = [int(r["position"]) for r in cur.execute(sql.SELECT_BATCH_TAKEN, {"positions": scope})]
             else:
-                self._project(cur, projector, rows)
-            resolved = cur.execute(sql.RESOLVE_APPLIED_DEAD_LETTERS.format(fates=projector.table("_fates")), {
-                "projector": projector.name, "version": projector.version, "positions": scope})
+                fates = self._project(cur, projector, rows)
+                taken = [position for position, fate in fates.items() if fate != DEAD_LETTERED]
+            resolved = cur.execute(sql.RESOLVE_TAKEN_DEAD_LETTERS, {
+                "projector": projector.name, "version": projector.version, "positions": taken})
             return resolved.rowcount
 
     def _valid_events(self, projector: Projector, rows: Sequence[Mapping[str, Any]]) -> list[LoggedEvent]:
@@ -383,22 +384,16 @@ class ProjectionRunner:
         fates.update(projector.apply(cur, fresh))
         for position in rejections:
             fates[position] = DEAD_LETTERED
-        event_ids = {int(row["position"]): _event_id(verdict) for row, verdict in verdicts}
-        self._record(cur, projector, fresh, fates, rejections, event_ids)
+        self._record(cur, projector, fates, rejections)
         return fates
 
     def _record(
         self,
         cur: DictCursor,
         projector: Projector,
-        fresh: Sequence[LoggedEvent],
         fates: Mapping[int, str],
         rejections: Mapping[int, Rejection],
-        event_ids: Mapping[int, str | None],
     ) -> None:
-        with cur.copy(sql.COPY_FATES.format(fates=projector.table("_fates"))) as copy:
-            for position, fate in sorted(fates.items()):
-                copy.write_row((position, event_ids.get(position), None, fate))
         if rejections:
             cur.executemany(sql.INSERT_DEAD_LETTER, [
                 {"projector": projector.name, "version": projector.version, "position": position,
@@ -459,10 +454,6 @@ def _trace_batch(cur: DictCursor, span: Span, versions: Sequence[str], after: in
     rows = cur.execute(sql.SELECT_TRACEPARENTS, {"after": after, "up_to": up_to}).fetchall()
     for link in links(row["traceparent"] for row in rows):
         span.add_link(link.context)
-
-
-def _event_id(verdict: ValidEvent | Rejection) -> str | None:
-    return verdict.envelope.event_id if isinstance(verdict, ValidEvent) else verdict.event_id
 
 
 class JudgeAhead:

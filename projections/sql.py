@@ -1,4 +1,4 @@
-"""Statements the projector runner owns: reading the log after a checkpoint, fates, dead letters."""
+"""Statements the projector runner owns: reading the log after a checkpoint, dead letters."""
 
 from __future__ import annotations
 
@@ -22,8 +22,6 @@ SELECT_LOG_AT = """
      ORDER BY position
 """
 
-DELETE_FATES = sql.SQL("DELETE FROM {fates} WHERE position = ANY(%(positions)s)")
-
 # Other log rows carrying the same event ids, up to the end of the batch, whatever
 # their topic or type: event ids are unique across all topics (SPEC 2).
 SELECT_OTHER_OCCURRENCES = """
@@ -33,9 +31,6 @@ SELECT_OTHER_OCCURRENCES = """
        AND position <= %(up_to)s
        AND NOT (position = ANY(%(taken)s))
 """
-
-# One row per log row the version read; COPY, as there are as many as log rows.
-COPY_FATES = sql.SQL("COPY {fates} (position, event_id, payload_sha256, fate) FROM STDIN")
 
 INSERT_DEAD_LETTER = """
     INSERT INTO bo.dead_letters (projector, projector_version, position, event_id, reason, detail)
@@ -52,13 +47,19 @@ SELECT_TRACEPARENTS = """
      WHERE position > %(after)s AND position <= %(up_to)s AND traceparent IS NOT NULL
 """
 
-# Open dead letters of the version whose rows a replay has now applied (or found duplicate).
-RESOLVE_APPLIED_DEAD_LETTERS = sql.SQL("""
-    UPDATE bo.dead_letters d SET status = 'RESOLVED', resolved_at = now()
-      FROM {fates} f
-     WHERE d.projector = %(projector)s AND d.projector_version = %(version)s AND d.status = 'OPEN'
-       AND d.position = ANY(%(positions)s) AND f.position = d.position AND f.fate <> 'DEAD_LETTERED'
-""")
+# Rows of a replay's batch that the version now takes in (applied, superseded or a duplicate):
+# valid, and not a DUPLICATE_EVENT_ID_CONFLICT.
+SELECT_BATCH_TAKEN = """
+    SELECT position FROM bo_batch
+     WHERE position = ANY(%(positions)s) AND verdict = 'VALID' AND occurrence IN ('FIRST', 'DUPLICATE')
+"""
+
+# Open dead letters of the version whose rows a replay has now taken in.
+RESOLVE_TAKEN_DEAD_LETTERS = """
+    UPDATE bo.dead_letters SET status = 'RESOLVED', resolved_at = now()
+     WHERE projector = %(projector)s AND projector_version = %(version)s AND status = 'OPEN'
+       AND position = ANY(%(positions)s)
+"""
 
 # What a version takes from the batch: the event types it handles, and rows of no known
 # type (not JSON, unknown event_type) from its topics or from backfill (no topic).
@@ -77,11 +78,4 @@ INSERT_BATCH_DEAD_LETTERS = sql.SQL("""
     ON CONFLICT (projector, projector_version, position) DO UPDATE
        SET reason = EXCLUDED.reason, detail = EXCLUDED.detail, status = 'OPEN', resolved_at = NULL
     RETURNING reason
-""")
-
-INSERT_BATCH_FATES = sql.SQL("""
-    INSERT INTO {fates} (position, event_id, fate)
-    SELECT b.position, b.event_id, CASE WHEN b.occurrence = 'DUPLICATE' THEN 'DUPLICATE' ELSE 'DEAD_LETTERED' END
-      FROM bo_batch b
-     WHERE {takes} AND (b.verdict = 'REJECTED' OR b.occurrence IN ('DUPLICATE', 'CONFLICT'))
 """)

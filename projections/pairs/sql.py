@@ -243,10 +243,3 @@ UPSERT_FINAL_MEMBERS = sql.SQL("""
      ORDER BY kind, entity_id, valid_from DESC
     {replace_member}
 """)
-
-INSERT_MEMBER_FATES = sql.SQL("""
-    INSERT INTO {fates} (position, event_id, fate)
-    SELECT j.position, b.event_id, CASE WHEN j.applied THEN 'APPLIED' ELSE 'SUPERSEDED' END
-      FROM bo_pair_judged j JOIN bo_batch b USING (position)
-     WHERE j.incoming
-""")

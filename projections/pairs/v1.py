@@ -22,7 +22,7 @@ class PaymentLedgerPairsV1(Projector):
     version = 1
     handles = frozenset({"LedgerEntryUpserted", "PaymentOrderUpserted"})
     key_column = "order_id"
-    tables = ("", "_members", "_fates")
+    tables = ("", "_members")
 
     def apply(self, cur: DictCursor, events: Sequence[LoggedEvent]) -> Mapping[int, str]:
         if not events:
@@ -35,7 +35,7 @@ class PaymentLedgerPairsV1(Projector):
 
     def apply_batch(self, cur: DictCursor) -> None:
         """Set-based `apply` over `bo_batch` (see the statements in pairs/sql.py)."""
-        names = {"members": self.table("_members"), "pairs": self.table(), "fates": self.table("_fates"),
+        names = {"members": self.table("_members"), "pairs": self.table(),
                  "key_b": ordering_key("b"), "key_m": ordering_key("m"), "replace_member": sql.REPLACE_MEMBER,
                  "replace_pair": sql.REPLACE_PAIR,
                  "handles": psql.Literal(sorted(self.handles)), "version": psql.Literal(self.version)}
@@ -43,7 +43,7 @@ class PaymentLedgerPairsV1(Projector):
         cur.execute(sql.JUDGE_MEMBER_EVENTS.format(**names))
         for statement in (sql.MEMBER_STATES, sql.CHANGE_POINTS, sql.MEMBER_INTERVALS, sql.PAIR_STATUS_AT_CHANGES,
                           sql.SELECT_FINAL_PAIRS, sql.UPSERT_FINAL_PAIRS, sql.DELETE_EMPTY_PAIRS,
-                          sql.UPSERT_FINAL_MEMBERS, sql.INSERT_MEMBER_FATES):
+                          sql.UPSERT_FINAL_MEMBERS):
             cur.execute(statement.format(**names))
 
     def replay_scope(self, cur: DictCursor, events: Sequence[LoggedEvent], up_to: int) -> Sequence[int]:

@@ -23,6 +23,7 @@ import pytest
 from bo.embedded import DevBroker
 from bo.publish import publish, read_messages, topic_map
 from tests.conftest import SAMPLES, free_port, random_ref
+from tests.fates import fates_by_event_id
 from tests.stack import bo, dev_token, wait_until_projected
 
 pytestmark = pytest.mark.e2e
@@ -159,10 +160,8 @@ def test_duplicate_and_conflicting_event_id(stack: Stack) -> None:
     assert (credit["wallet_id"], credit["amount"]) == ("w-merchant", "12500.00")
     with psycopg.connect(stack.url) as conn:
         logged = conn.execute("SELECT count(*) FROM bo.event_log WHERE event_id = 'e-001'").fetchone()
-        fates = conn.execute("""SELECT fate FROM bo.ledger_entries_v1_fates WHERE event_id = 'e-001'
-                                ORDER BY position""").fetchall()
     assert logged == (3,)
-    assert [f[0] for f in fates] == ["APPLIED", "DUPLICATE", "DEAD_LETTERED"]
+    assert fates_by_event_id(stack.url, "ledger_entries", "e-001") == ["APPLIED", "DUPLICATE", "DEAD_LETTERED"]
 
 
 def test_dead_letters_name_reason_and_field(stack: Stack) -> None:

@@ -142,8 +142,7 @@ def projected_to_head(url: str) -> bool:
     return row is not None and row[1] >= row[0]
 
 
-READ_TABLES = ("ledger_entries_v1", "payment_orders_v1", "payment_ledger_pairs_v1", "payment_ledger_pairs_v1_members",
-               "ledger_entries_v1_fates", "payment_orders_v1_fates", "payment_ledger_pairs_v1_fates")
+READ_TABLES = ("ledger_entries_v1", "payment_orders_v1", "payment_ledger_pairs_v1", "payment_ledger_pairs_v1_members")
 
 
 def read_tables(url: str) -> dict[str, list[tuple[Any, ...]]]:

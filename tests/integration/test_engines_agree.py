@@ -36,6 +36,7 @@ from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates, LogRecord
 from projections.runner import PYTHON_ENGINE, SQL_ENGINE
 from tests.conftest import _create_database, _drop_database
+from tests.fates import all_fates, fates_of
 from tests.integration.helpers import TOPIC_OF, append_all, rows, runner
 
 LEDGER_TOPIC, ORDERS_TOPIC = TOPIC_OF["LedgerEntryUpserted"], TOPIC_OF["PaymentOrderUpserted"]
@@ -44,10 +45,11 @@ APP_ROLE = "bo_app_test"
 # Every table a running version writes (ledger_entries v2 is registered READY in the template,
 # so that both engines also run two versions of one name side by side).
 READ_TABLES = (
-    "ledger_entries_v1", "ledger_entries_v1_fates", "ledger_entries_v2", "ledger_entries_v2_fates",
-    "payment_orders_v1", "payment_orders_v1_fates",
-    "payment_ledger_pairs_v1", "payment_ledger_pairs_v1_members", "payment_ledger_pairs_v1_fates",
+    "ledger_entries_v1", "ledger_entries_v2", "payment_orders_v1", "payment_ledger_pairs_v1",
+    "payment_ledger_pairs_v1_members",
 )
+# The versions with a history: their fates, as the history derives them on read (projections/fates.py).
+HISTORIES = (("ledger_entries", 1), ("ledger_entries", 2), ("payment_orders", 1))
 DEAD_LETTERS = """
     SELECT projector, projector_version, position, event_id, reason, detail, status
       FROM bo.dead_letters ORDER BY projector, projector_version, position
@@ -87,12 +89,31 @@ def app_url(admin_url: str) -> str:
     return psycopg.conninfo.make_conninfo(admin_url, user=APP_ROLE)
 
 
-def project(url: str, engine: str, batch_size: int, lanes: int = 1) -> None:
+def project(url: str, engine: str, batch_size: int, lanes: int = 1) -> dict[str, dict[int, str]]:
+    """Catch the running versions up with `engine`. With the Python engine (the executable
+    specification), answer each version's fates as its `apply` decided them batch by batch,
+    and hold the fates the history derives on read (projections/fates.py) to them."""
     projection_runner = runner(url, batch_size=batch_size, engine=engine, lanes=lanes)
+    decided: dict[str, dict[int, str]] = {}
+    project_rows = projection_runner._project
+
+    def recording(cur: Any, projector: Any, log_rows: Any) -> dict[int, str]:
+        fates = project_rows(cur, projector, log_rows)
+        decided.setdefault(projector.tracking_name(), {}).update(fates)
+        return fates
+
+    projection_runner._project = recording  # type: ignore[method-assign,assignment]
     try:
         projection_runner.catch_up()
     finally:
         projection_runner.datastore.close()
+    for name, version in HISTORIES:
+        spec = decided.get(f"{name}:v{version}", {})
+        if spec:
+            derived = fates_of(url, name, "l.position = ANY(%(positions)s)", {"positions": sorted(spec)},
+                               version=version)
+            assert derived == dict(sorted(spec.items())), f"{name} v{version}: derived fates (left) differ"
+    return decided
 
 
 def reset_projections(admin_url: str) -> None:
@@ -114,6 +135,9 @@ def _plain(value: Any) -> Any:
 
 def contents(url: str) -> dict[str, list[dict[str, Any]]]:
     tables = {t: rows(url, f"SELECT * FROM bo.{t} t ORDER BY t::text") for t in READ_TABLES}
+    for name, version in HISTORIES:
+        tables[f"{name} v{version} fates"] = [{"position": p, "fate": f}
+                                              for p, f in all_fates(url, name, version=version).items()]
     tables["dead_letters"] = rows(url, DEAD_LETTERS)
     tables["projection_tracking"] = rows(url, CHECKPOINTS)
     return {t: [{k: _plain(v) for k, v in r.items()} for r in table] for t, table in tables.items()}
@@ -422,6 +446,7 @@ def test_complete_mismatch_emptied_and_refilled_pairs_agree_step_by_step(
         sql_url, py_url = app_url(sql_admin), app_url(py_admin)
         offset = 0
         ingested_at: list[datetime] = []
+        pair_fates: dict[int, str] = {}  # the Python engine's, its apply's decisions (no table keeps them)
         for step, (documents, expected) in enumerate(HISTORY):
             records = []
             for document in documents:
@@ -434,7 +459,7 @@ def test_complete_mismatch_emptied_and_refilled_pairs_agree_step_by_step(
             copy_log(sql_admin, py_admin, head)
             ingested_at.append(rows(sql_url, "SELECT max(ingested_at) AS at FROM bo.event_log")[0]["at"])
             project(sql_url, SQL_ENGINE, sql_batch)
-            project(py_url, PYTHON_ENGINE, python_batch)
+            pair_fates.update(project(py_url, PYTHON_ENGINE, python_batch).get("payment_ledger_pairs:v1", {}))
 
             by_sql, by_python = contents(sql_url), contents(py_url)
             assert_same(by_sql, by_python)
@@ -443,9 +468,10 @@ def test_complete_mismatch_emptied_and_refilled_pairs_agree_step_by_step(
             assert pairs == {o: (status, missing, ingested_at[done] if done is not None else None, ingested_at[seen])
                              for o, (status, missing, done, seen) in expected.items()}, f"after step {step}"
 
-        fates = rows(py_url, "SELECT e.event_id, f.fate FROM bo.payment_ledger_pairs_v1_fates f"
-                             " JOIN bo.event_log e USING (position) ORDER BY position")
-        assert [f["fate"] for f in fates if f["event_id"] in ("h3", "h8")] == ["APPLIED", "SUPERSEDED", "DUPLICATE"]
+        positions = {int(r["position"]): r["event_id"] for r in rows(
+            py_url, "SELECT position, event_id FROM bo.event_log WHERE event_id IN ('h3', 'h8')")}
+        fates = sorted((p, f) for p, f in pair_fates.items() if p in positions)
+        assert [f for _, f in fates] == ["APPLIED", "SUPERSEDED", "DUPLICATE"]
 
 
 # --- a repeated event_id: DUPLICATE or DUPLICATE_EVENT_ID_CONFLICT, alike in both engines ---------
@@ -478,4 +504,4 @@ def test_a_repeated_event_id_is_judged_alike_by_both_engines(
         project(url, PYTHON_ENGINE, 10)
         by_python = contents(url)
         assert_same(by_sql, by_python)
-        assert [r["fate"] for r in by_python["ledger_entries_v1_fates"]] == ["APPLIED", fate]
+        assert [r["fate"] for r in by_python["ledger_entries v1 fates"]] == ["APPLIED", fate]

@@ -6,6 +6,7 @@ import json
 
 from eventstore.ingest.decode import decode
 from eventstore.records import KafkaCoordinates
+from tests.fates import fates_by_event_id
 from tests.integration.helpers import append_all, rows, runner
 
 
@@ -42,6 +43,5 @@ def test_the_same_payload_as_a_number_or_as_a_string_is_a_conflict_not_a_duplica
                message(2, "X").replace(b'"X"', b"1.5"), None),
     ])
     runner(database_url).catch_up()
-    fates = [r["fate"] for r in rows(database_url, """
-        SELECT f.fate FROM bo.ledger_entries_v1_fates f WHERE f.event_id = 'amt-1' ORDER BY position""")]
+    fates = fates_by_event_id(database_url, "ledger_entries", "amt-1")
     assert fates == ["APPLIED", "DUPLICATE", "DEAD_LETTERED"]

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 
 from tests.conftest import SAMPLES
+from tests.fates import fates_by_event_id
 from tests.integration.helpers import append_all, rows, runner, sample_records
 
 READ_TABLES = ("ledger_entries_v1", "payment_orders_v1", "payment_ledger_pairs_v1",
-               "payment_ledger_pairs_v1_members", "ledger_entries_v1_fates",
-               "payment_orders_v1_fates", "payment_ledger_pairs_v1_fates", "dead_letters")
+               "payment_ledger_pairs_v1_members", "dead_letters")
 
 
 @pytest.fixture(scope="module")
@@ -43,12 +43,9 @@ def test_complete_payment_out_of_order_with_stale_versions(projected: str) -> No
     assert (debit["status"], debit["version"]) == ("POSTED", 2)
     order = one(projected, "SELECT * FROM bo.payment_orders WHERE order_id = 'ord-1'")
     assert (order["status"], order["version"]) == ("PAID", 3)
-    fates = {r["event_id"]: r["fate"] for r in rows(
-        projected, "SELECT event_id, fate FROM bo.ledger_entries_v1_fates WHERE event_id IN ('e-003', 'e-004')")}
-    assert fates == {"e-003": "APPLIED", "e-004": "SUPERSEDED"}
-    order_fates = {r["event_id"]: r["fate"] for r in rows(
-        projected, "SELECT event_id, fate FROM bo.payment_orders_v1_fates")}
-    assert order_fates["e-005"] == "SUPERSEDED"
+    fates = {e: fates_by_event_id(projected, "ledger_entries", e) for e in ("e-003", "e-004")}
+    assert fates == {"e-003": ["APPLIED"], "e-004": ["SUPERSEDED"]}
+    assert fates_by_event_id(projected, "payment_orders", "e-005") == ["SUPERSEDED"]
 
 
 def test_partial_pair_names_what_is_missing(projected: str) -> None:
@@ -84,8 +81,7 @@ def test_without_version_or_updated_at_last_ingested_wins(projected: str) -> Non
 def test_duplicate_delivery_is_logged_twice_and_applied_once(projected: str) -> None:
     logged = rows(projected, "SELECT position FROM bo.event_log WHERE event_id = 'e-001' ORDER BY position")
     assert len(logged) == 3  # the original, its duplicate delivery, and the conflicting reuse
-    fates = [r["fate"] for r in rows(
-        projected, "SELECT fate FROM bo.ledger_entries_v1_fates WHERE event_id = 'e-001' ORDER BY position")]
+    fates = fates_by_event_id(projected, "ledger_entries", "e-001")
     assert fates == ["APPLIED", "DUPLICATE", "DEAD_LETTERED"]
 
 
