@@ -29,7 +29,7 @@ from projections.pairs import sql as pair_sql
 from projections.pairs.book import LEDGER, ORDER, PairBook, PairRow
 from projections.pairs.v1 import PaymentLedgerPairsV1, member_of
 from projections.projector import DictCursor, LoggedEvent
-from projections.registry import active
+from projections.registry import active_with_history
 from projections.rules import claims_payment_order
 
 SELECT_CUT = "SELECT coalesce(max(position), 0) AS cut FROM bo.event_log WHERE ingested_at <= %(at)s"
@@ -44,7 +44,7 @@ def tx_as_of(conn: psycopg.Connection[Any], tx_id: str, at: datetime) -> dict[st
     """The ledger entry with its pairing and source, as of `at`; None if it did not exist yet."""
     with conn.cursor(row_factory=dict_row) as cur:
         cut = _cut(cur, at)
-        row = _entity_row(cur, _active(cur, "ledger_entries"), tx_id, cut)
+        row = _entity_row(cur, active_with_history(cur, "ledger_entries"), tx_id, cut)
         if row is None:
             return None
         pair = pair_as_of(cur, row["related_id"], cut) \
@@ -57,9 +57,9 @@ def order_as_of(conn: psycopg.Connection[Any], order_id: str, at: datetime
     """The order (masked), its pair and its ledger entries as of `at`; None if none existed yet."""
     with conn.cursor(row_factory=dict_row) as cur:
         cut = _cut(cur, at)
-        order = _entity_row(cur, _active(cur, "payment_orders"), order_id, cut)
+        order = _entity_row(cur, active_with_history(cur, "payment_orders"), order_id, cut)
         pair, legs = _pair_and_legs(cur, order_id, cut)
-        ledger = _active(cur, "ledger_entries")
+        ledger = active_with_history(cur, "ledger_entries")
         entries = [entry for tx_id in legs if (entry := _entity_row(cur, ledger, tx_id, cut)) is not None]
         if order is None and not entries:
             return None
@@ -101,12 +101,6 @@ def _first_seen_events(cur: DictCursor, positions: Sequence[int], handles: froze
         (row, judge_row(row)) for row in rows if row["event_type"] in handles]
     fresh = first_seen(cur, verdicts, {}, {})
     return [e for e in fresh if e.event.envelope.event_type in handles]
-
-
-def _active(cur: DictCursor, name: str) -> NewestWinsProjector:
-    projector = active(cur, name)
-    assert isinstance(projector, NewestWinsProjector)
-    return projector
 
 
 def _cut(cur: DictCursor, at: datetime) -> int:

@@ -16,8 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from projections.fates import entity_fates
-from projections.newest_wins_projector import NewestWinsProjector
-from projections.registry import active
+from projections.registry import active_with_history
 
 # Keyset by position. Rows of the entity's own event type, and rows of no known type that
 # carried its id as their key.
@@ -53,8 +52,7 @@ def history_page(conn: psycopg.Connection[Any], subject: Subject, entity_id: str
                  ) -> tuple[list[dict[str, Any]], int | None]:
     """Up to `limit` log rows after position `after`, and the position to continue after (None at the end)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        projector = active(cur, subject.projector)
-        assert isinstance(projector, NewestWinsProjector)
+        projector = active_with_history(cur, subject.projector)
         rows = cur.execute(SELECT_HISTORY, {
             "name": subject.projector, "version": projector.version, "entity_id": entity_id,
             "event_type": subject.event_type, "after": after, "limit": limit + 1,

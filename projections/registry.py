@@ -14,6 +14,7 @@ from typing import Any
 from projections.errors import UnknownProjectorError
 from projections.ledger_entries.v1 import LedgerEntriesV1
 from projections.ledger_entries.v2 import LedgerEntriesV2
+from projections.newest_wins_projector import NewestWinsProjector
 from projections.pairs.v1 import PaymentLedgerPairsV1
 from projections.payment_orders.v1 import PaymentOrdersV1
 from projections.projector import DictCursor, Projector
@@ -101,6 +102,13 @@ def active(cur: DictCursor, name: str) -> Projector:
     """The version of `name` the stable view serves (version 1 if none is marked ACTIVE)."""
     row = cur.execute(SELECT_ACTIVE_VERSION, {"name": name}).fetchone()
     return declared(name, int(row["version"]) if row else 1)
+
+
+def active_with_history(cur: DictCursor, name: str) -> NewestWinsProjector:
+    """`active`, for a read model of one row per entity (the ones with a history and `as_of`)."""
+    projector = active(cur, name)
+    assert isinstance(projector, NewestWinsProjector), f"{name} keeps no row per entity"
+    return projector
 
 
 def registered(cur: DictCursor, name: str, version: int) -> dict[str, Any] | None:
